@@ -1,0 +1,48 @@
+# eboxd — everything a fresh Debian machine needs, from two commands: `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SERVICES := scripts/services
+
+.PHONY: help venv run test lint services-start services-stop clean
+
+help:
+	@echo "make run   - the daemon, a worker and the sandbox on embedded SQLite and a local RabbitMQ"
+	@echo "make test  - the whole suite on SQLite and PostgreSQL against a real RabbitMQ"
+	@echo "make lint  - ruff"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml plugins/zip/pyproject.toml plugins/exact/pyproject.toml plugins/yuki/pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "needs Python >= 3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]' -e plugins/zip -e plugins/exact -e plugins/yuki
+	touch $(STAMP)
+
+run: venv
+	scripts/run-local.sh
+
+test: venv
+	scripts/test.sh
+
+lint: venv
+	$(BIN)/ruff check .
+
+services-start:
+	$(SERVICES)/rabbitmq.sh start
+	$(SERVICES)/postgres.sh start
+
+services-stop:
+	$(SERVICES)/rabbitmq.sh stop
+	$(SERVICES)/postgres.sh stop
+
+clean: services-stop
+	rm -rf $(VENV) .services var

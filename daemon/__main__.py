@@ -1,0 +1,5 @@
+"""``python -m daemon`` is ``eboxd``."""
+
+from daemon.cli import main
+
+main()

@@ -1,0 +1,287 @@
+"""Configuration: one TOML file, overridable by ``EBOXD_<SECTION>__<KEY>`` environment variables.
+
+Every key, its type, default and bounds are declared here once; ``config/eboxd.example.toml``
+documents them and a test keeps the two in step. Validation happens at start and names the file,
+line and key that is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+__all__ = [
+    "BrokerConfig",
+    "Config",
+    "DaemonConfig",
+    "DatabaseConfig",
+    "EboxConfig",
+    "LoggingConfig",
+    "OutboxConfig",
+    "ServiceConfig",
+    "WorkerConfig",
+    "load_config",
+]
+
+ENV_PREFIX = "EBOXD_"
+ENV_CONFIG_FILE = "EBOXD_CONFIG"
+DEFAULT_CONFIG_FILE = Path("/etc/eboxd/eboxd.toml")
+
+
+def _bounded(minimum: float | None = None, maximum: float | None = None, **kw: Any) -> Any:
+    return field(metadata={"min": minimum, "max": maximum}, **kw)
+
+
+def _choice(*choices: str, default: str) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    data_dir: str = ""  # empty: $STATE_DIRECTORY under systemd, else ./var
+    node_name: str = ""  # empty: the host name
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""  # empty: sqlite:///<data_dir>/eboxd.db
+    busy_timeout_seconds: float = _bounded(0.1, 600, default=10.0)
+    pool_size: int = _bounded(1, 200, default=5)
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    heartbeat_seconds: int = _bounded(0, 600, default=15)
+    blocked_connection_timeout_seconds: int = _bounded(1, 3600, default=60)
+    connect_timeout_seconds: float = _bounded(0.1, 120, default=5.0)
+    events_exchange: str = "eboxd.events"
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    batch_size: int = _bounded(1, 10_000, default=500)
+    idle_interval_seconds: float = _bounded(0.01, 60, default=0.5)
+    confirm_timeout_seconds: float = _bounded(0.1, 300, default=30.0)
+    max_backoff_seconds: float = _bounded(1, 3600, default=300.0)
+    retention_days: int = _bounded(0, 3650, default=7)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    processes: int = _bounded(1, 64, default=2)
+    threads: int = _bounded(1, 256, default=8)
+    queues: tuple[str, ...] = ()  # empty: every queue
+    shutdown_timeout_seconds: int = _bounded(1, 3600, default=60)
+    max_retries: int = _bounded(0, 1000, default=10)
+    min_backoff_seconds: float = _bounded(0.1, 1200, default=15.0)
+    # RabbitMQ closes channels holding a delivery unacked for 30 minutes, and dramatiq holds
+    # delayed retries unacked: keep every wait well under that.
+    max_backoff_seconds: float = _bounded(1, 1200, default=900.0)
+    time_limit_seconds: float = _bounded(1, 1200, default=600.0)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    http_host: str = "127.0.0.1"
+    http_port: int = _bounded(0, 65535, default=9187)
+    loop_interval_seconds: float = _bounded(0.05, 60, default=1.0)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = _choice("debug", "info", "warning", "error", default="info")
+    format: str = _choice("auto", "json", "console", default="auto")
+
+
+@dataclass(frozen=True)
+class EboxConfig:
+    environment: str = _choice("sandbox", "acceptance", "production", "custom", default="sandbox")
+    sandbox_url: str = "http://127.0.0.1:8790"
+
+
+@dataclass(frozen=True)
+class Config:
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    ebox: EboxConfig = field(default_factory=EboxConfig)
+    source: str = "defaults"
+
+    @property
+    def data_dir(self) -> Path:
+        if self.daemon.data_dir:
+            return Path(self.daemon.data_dir).expanduser()
+        if state := os.environ.get("STATE_DIRECTORY"):
+            return Path(state.split(":")[0])
+        return Path("var").absolute()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'eboxd.db'}"
+
+
+def sections() -> dict[str, type]:
+    """Section name → dataclass, in file order."""
+    return {f.name: f.default_factory for f in dataclasses.fields(Config) if f.name != "source"}  # type: ignore[misc]
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file (explicit ``path``, else ``$EBOXD_CONFIG``, else /etc/eboxd/eboxd.toml if
+    present, else defaults), apply environment overrides and validate everything."""
+    environ = os.environ if environ is None else environ
+    chosen = path or environ.get(ENV_CONFIG_FILE)
+    if chosen is None and DEFAULT_CONFIG_FILE.exists():
+        chosen = DEFAULT_CONFIG_FILE
+    raw: dict[str, Any] = {}
+    text = ""
+    source = "defaults"
+    if chosen is not None:
+        file = Path(chosen)
+        source = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read configuration file: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    where = _Locator(source, text)
+    values = _validate_file(raw, where)
+    _apply_environment(values, environ)
+    built = {name: cls(**values.get(name, {})) for name, cls in sections().items()}
+    return Config(**built, source=source)
+
+
+class _Locator:
+    """Finds the line of ``key`` inside ``[section]`` so errors can point at it."""
+
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.lines = text.splitlines()
+
+    def __call__(self, section: str, key: str | None = None) -> str:
+        current = ""
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.strip()
+            if stripped.startswith("[") and stripped.endswith("]"):
+                current = stripped.strip("[] ")
+                if key is None and current == section:
+                    return f"{self.source}:{number}"
+            elif key is not None and current == section and stripped.split("=", 1)[0].strip() == key:
+                return f"{self.source}:{number}"
+        return self.source
+
+
+def _validate_file(raw: dict[str, Any], where: _Locator) -> dict[str, dict[str, Any]]:
+    known = sections()
+    values: dict[str, dict[str, Any]] = {}
+    for section, content in raw.items():
+        if section not in known:
+            raise ConfigError(f"{where(section)}: unknown section [{section}]{_suggest(section, known)}")
+        if not isinstance(content, dict):
+            raise ConfigError(f"{where(section)}: '{section}' must be a [section] table")
+        fields = {f.name: f for f in dataclasses.fields(known[section])}
+        for key, value in content.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"{where(section, key)}: unknown key [{section}] {key}{_suggest(key, fields)}"
+                )
+            label = f"{where(section, key)}: [{section}] {key}"
+            values.setdefault(section, {})[key] = _coerce(value, fields[key], known[section], label)
+    return values
+
+
+def _apply_environment(values: dict[str, dict[str, Any]], environ: Mapping[str, str]) -> None:
+    known = sections()
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in known:
+            raise ConfigError(f"environment {name}: unknown section '{section}'{_suggest(section, known)}")
+        fields = {f.name: f for f in dataclasses.fields(known[section])}
+        if key not in fields:
+            raise ConfigError(f"environment {name}: unknown key [{section}] {key}{_suggest(key, fields)}")
+        label = f"environment {name}"
+        value = _parse_env_value(text, _field_type(known[section], key), label)
+        values.setdefault(section, {})[key] = _coerce(value, fields[key], known[section], label)
+
+
+def _field_type(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _parse_env_value(text: str, wanted: Any, label: str) -> Any:
+    if wanted is bool:
+        lowered = text.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{label}: expected a boolean (true/false), got {text!r}")
+    if wanted is int or wanted is float:
+        try:
+            return int(text) if wanted is int else float(text)
+        except ValueError:
+            kind = "an integer" if wanted is int else "a number"
+            raise ConfigError(f"{label}: expected {kind}, got {text!r}") from None
+    if typing.get_origin(wanted) is tuple:
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text
+
+
+def _coerce(value: Any, spec: dataclasses.Field[Any], cls: type, label: str) -> Any:
+    value = _coerce_type(value, _field_type(cls, spec.name), label)
+    low, high = spec.metadata.get("min"), spec.metadata.get("max")
+    if low is not None and value < low:
+        raise ConfigError(f"{label}: must be at least {low:g}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{label}: must be at most {high:g}, got {value!r}")
+    choices = spec.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{label}: must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _coerce_type(value: Any, wanted: Any, label: str) -> Any:
+    if wanted is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label}: expected true or false, got {value!r}")
+    elif wanted is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{label}: expected an integer, got {value!r}")
+    elif wanted is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{label}: expected a number, got {value!r}")
+        value = float(value)
+    elif wanted is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{label}: expected a string, got {value!r}")
+    elif typing.get_origin(wanted) is tuple:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{label}: expected a list of strings, got {value!r}")
+        value = tuple(value)
+    return value
+
+
+def _suggest(name: str, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

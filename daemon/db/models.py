@@ -1,0 +1,248 @@
+"""The relational model. Every change here goes with an alembic migration in ``migrations/versions``.
+
+Unique constraints carry the idempotency of the pipeline: a redelivered message finds its row
+already there instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "BankTransaction",
+    "Base",
+    "Credential",
+    "Document",
+    "Enterprise",
+    "Export",
+    "Message",
+    "OutboxRow",
+    "PaymentRequest",
+    "ScheduledJob",
+    "UTCDateTime",
+    "utcnow",
+]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: eboxd stores aware UTC datetimes only")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# Stable constraint names so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids on PostgreSQL, but INTEGER on SQLite where only that aliases the rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(10), unique=True)  # CBE number, 10 digits
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Credential(Base):
+    """What an enterprise authenticates with: its ChaMan client and the key it signs assertions with."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("enterprise_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32), default="ebox")
+    environment: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str | None] = mapped_column(String(200))
+    certificate_pem: Mapped[str | None] = mapped_column(Text)
+    certificate_not_after: Mapped[dt.datetime | None]
+    private_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)  # never plaintext
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[dt.datetime | None]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("enterprise_id", "provider_id", "ebox_message_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"), index=True)
+    provider_id: Mapped[str] = mapped_column(String(100))
+    ebox_message_id: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(String(200))
+    message_type: Mapped[str | None] = mapped_column(String(100))
+    published_at: Mapped[dt.datetime | None]
+    registered_mail: Mapped[bool] = mapped_column(Boolean, default=False)
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    fetch_state: Mapped[str] = mapped_column(String(20), default="pending")
+    raw: Mapped[dict[str, Any] | None]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("message_id", "attachment_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    attachment_id: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str | None] = mapped_column(String(500))
+    media_type: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str | None] = mapped_column(String(500))
+    stored_at: Mapped[dt.datetime | None]
+
+
+class PaymentRequest(Base):
+    __tablename__ = "payment_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    reference: Mapped[str | None] = mapped_column(String(35))
+    reference_kind: Mapped[str | None] = mapped_column(String(10))  # ogm, rf, free
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    beneficiary_name: Mapped[str | None] = mapped_column(String(140))
+    field_sources: Mapped[dict[str, Any] | None]  # field → {"source": ebox|pdf|manual, "confidence": …}
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BankTransaction(Base):
+    __tablename__ = "bank_transactions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(10))  # coda, ponto
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    account_iban: Mapped[str | None] = mapped_column(String(34))
+    booking_date: Mapped[dt.date | None] = mapped_column(Date)
+    value_date: Mapped[dt.date | None] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    counterparty_name: Mapped[str | None] = mapped_column(String(140))
+    counterparty_iban: Mapped[str | None] = mapped_column(String(34))
+    counterparty_bic: Mapped[str | None] = mapped_column(String(11))
+    communication: Mapped[str | None] = mapped_column(Text)
+    structured_reference: Mapped[str | None] = mapped_column(String(35), index=True)
+    matched_payment_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment_requests.id", ondelete="SET NULL")
+    )
+    raw: Mapped[dict[str, Any] | None]
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Export(Base):
+    """The export ledger: one row per document × exporter × target makes redelivery a no-op."""
+
+    __tablename__ = "exports"
+    __table_args__ = (UniqueConstraint("document_id", "exporter", "target"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    exporter: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    receipt: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxRow(Base):
+    """An event or task written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "available_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)  # CloudEvents id / dramatiq message id
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "event" (integrators) or "task" (our actors)
+    topic: Mapped[str] = mapped_column(String(200))  # event type or actor name
+    queue_name: Mapped[str | None] = mapped_column(String(100))
+    subject: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScheduledJob(Base):
+    """Periodic jobs of ``eboxd serve``; the schedule lives here, not in broker delays."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_run_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_run_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,152 @@
+"""The outbox relay: publishes committed outbox rows to RabbitMQ and marks them sent after the confirm.
+
+A crash between the broker's confirm and our commit publishes the batch again on restart: the
+duplicates carry the same CloudEvents ``id`` / dramatiq ``message_id``, so consumers can dedupe.
+Nothing is marked sent without a confirm, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import pika
+import structlog
+from sqlalchemy import Connection, Engine, Row, delete, func, select, update
+
+from daemon import metrics
+from daemon.db.models import OutboxRow, utcnow
+from daemon.events.cloudevents import CONTENT_TYPE
+from daemon.outbox.amqp import BatchResult, ConfirmingPublisher, Outgoing
+
+__all__ = ["OutboxRelay", "RelayRound", "purge_sent_rows"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RelayRound:
+    published: int = 0
+    failed: int = 0
+    broker_error: str | None = None
+
+
+class OutboxRelay:
+    def __init__(self, engine: Engine, publisher: ConfirmingPublisher, *, batch_size: int = 500,
+                 max_backoff_seconds: float = 300.0) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.max_backoff_seconds = max_backoff_seconds
+        self.last_round_at = time.monotonic()  # the serve loop checks the relay is not stuck
+        self.broker_up = True
+        self.pending = 0
+
+    def relay_once(self) -> RelayRound:
+        """Publish one batch of due rows. Holds the rows (FOR UPDATE SKIP LOCKED on PostgreSQL, the
+        write lock on SQLite) until their outcome is recorded, so two relays never send one row."""
+        started = time.perf_counter()
+        now = utcnow()
+        with self.engine.begin() as tx:
+            rows = tx.execute(
+                select(OutboxRow.id, OutboxRow.event_id, OutboxRow.kind, OutboxRow.topic,
+                       OutboxRow.queue_name, OutboxRow.payload, OutboxRow.created_at, OutboxRow.attempts)
+                .where(OutboxRow.sent_at.is_(None), OutboxRow.available_at <= now)
+                .order_by(OutboxRow.id).limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return RelayRound()
+            result = self.publisher.publish_batch(self._outgoing(row) for row in rows)
+            self._record(tx, rows, result, now)
+        metrics.OUTBOX_RELAY_BATCH_SECONDS.observe(time.perf_counter() - started)
+        return RelayRound(published=len(result.confirmed), failed=len(result.failed),
+                          broker_error=result.broker_error)
+
+    def run(self, stop: threading.Event, *, idle_interval: float = 0.5, max_pause: float = 30.0) -> None:
+        """Relay until ``stop`` is set, pausing with capped exponential backoff while the broker is down."""
+        pause = idle_interval
+        while not stop.is_set():
+            self.last_round_at = time.monotonic()
+            outcome = self.relay_once()
+            if outcome.broker_error:
+                self.broker_up = False
+                log.warning("outbox.broker_unavailable", error=outcome.broker_error, retry_in=round(pause, 2))
+                stop.wait(pause)
+                pause = min(pause * 2, max_pause)
+                continue
+            if not self.broker_up:
+                log.info("outbox.broker_available")
+            self.broker_up = True
+            pause = idle_interval
+            if outcome.published == 0:
+                self.publisher.sleep(idle_interval)
+
+    def refresh_gauges(self) -> None:
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(
+                select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.sent_at.is_(None))
+            ).one()
+        self.pending = int(count)
+        metrics.OUTBOX_PENDING.set(count)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        metrics.OUTBOX_OLDEST_PENDING.set((utcnow() - oldest).total_seconds() if oldest else 0)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _outgoing(self, row: Row[Any]) -> Outgoing:
+        if row.kind == "event":
+            return Outgoing(
+                key=row.event_id, exchange=self.publisher.events_exchange, routing_key=row.topic,
+                body=json.dumps(row.payload, separators=(",", ":")).encode(),
+                properties=pika.BasicProperties(
+                    content_type=CONTENT_TYPE, delivery_mode=2, message_id=row.event_id, type=row.topic,
+                ),
+            )
+        created_ms = int(row.created_at.timestamp() * 1000)
+        message = dramatiq.Message(queue_name=row.queue_name, actor_name=row.topic, args=(),
+                                   kwargs=row.payload, options={}, message_id=row.event_id,
+                                   message_timestamp=created_ms)
+        return Outgoing(
+            key=row.event_id, exchange="", routing_key=row.queue_name, body=message.encode(),
+            properties=pika.BasicProperties(delivery_mode=2, message_id=row.event_id),
+            mandatory=True, queue=row.queue_name,
+        )
+
+    def _record(self, tx: Connection, rows: Sequence[Row[Any]], result: BatchResult, now: dt.datetime) -> None:
+        by_event = {row.event_id: row for row in rows}
+        if result.confirmed:
+            ids = [by_event[key].id for key in result.confirmed]
+            tx.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=now))
+            for row in (by_event[key] for key in result.confirmed):
+                metrics.OUTBOX_PUBLISHED.labels(kind=row.kind).inc()
+        if result.broker_error:
+            # The broker is down, not these rows: leave them due, the run loop backs off instead.
+            metrics.OUTBOX_PUBLISH_FAILURES.labels(reason="broker_unavailable").inc()
+            return
+        for key, reason in result.failed.items():
+            row = by_event[key]
+            delay = min(2 ** row.attempts, self.max_backoff_seconds) * random.uniform(0.8, 1.2)  # noqa: S311
+            tx.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(
+                attempts=row.attempts + 1, last_error=reason[:1000],
+                available_at=now + dt.timedelta(seconds=delay)))
+            metrics.OUTBOX_PUBLISH_FAILURES.labels(reason=reason.split(":")[0][:40]).inc()
+            log.warning("outbox.publish_refused", event_id=key, topic=row.topic, reason=reason)
+
+
+
+def purge_sent_rows(engine: Engine, older_than: dt.timedelta) -> int:
+    """Delete rows confirmed by the broker longer ago than ``older_than``; pending rows are kept."""
+    with engine.begin() as tx:
+        result = tx.execute(
+            delete(OutboxRow).where(OutboxRow.sent_at.is_not(None), OutboxRow.sent_at < utcnow() - older_than)
+        )
+    return int(result.rowcount)

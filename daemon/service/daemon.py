@@ -1,0 +1,120 @@
+"""``eboxd serve``: the scheduler loop, the outbox relay thread, sd_notify and the status endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from daemon import metrics
+from daemon.config import Config
+from daemon.outbox import ConfirmingPublisher, OutboxRelay, add_task
+from daemon.service.http import StatusServer
+from daemon.service.scheduler import PeriodicJob, run_due_jobs
+from daemon.service.sdnotify import sd_notify, watchdog_interval
+from daemon.workers.broker import amqp_url
+from daemon.workers.tasks import PURGE_OUTBOX
+
+__all__ = ["Daemon", "create_publisher", "default_jobs"]
+
+log = structlog.get_logger(__name__)
+
+# The relay thread must have started a round within this many seconds, or the daemon is stuck.
+RELAY_STALL_SECONDS = 60.0
+
+
+def create_publisher(config: Config) -> ConfirmingPublisher:
+    return ConfirmingPublisher(
+        amqp_url(config), heartbeat=config.broker.heartbeat_seconds,
+        blocked_connection_timeout=config.broker.blocked_connection_timeout_seconds,
+        connect_timeout=config.broker.connect_timeout_seconds,
+        confirm_timeout=config.outbox.confirm_timeout_seconds, events_exchange=config.broker.events_exchange,
+    )
+
+
+def default_jobs(config: Config) -> list[PeriodicJob]:
+    retention = config.outbox.retention_days
+
+    def purge_outbox(tx: Connection, now: dt.datetime) -> None:
+        add_task(tx, PURGE_OUTBOX, {"retention_days": retention},
+                 idempotency_key=f"purge_outbox:{now:%Y-%m-%dT%H}")
+
+    return [PeriodicJob("purge-outbox", dt.timedelta(hours=1), purge_outbox)]
+
+
+class Daemon:
+    def __init__(self, config: Config, engine: Engine, publisher: ConfirmingPublisher,
+                 jobs: Sequence[PeriodicJob] | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.stop = threading.Event()
+        self.relay = OutboxRelay(engine, publisher, batch_size=config.outbox.batch_size,
+                                 max_backoff_seconds=config.outbox.max_backoff_seconds)
+        self.jobs = list(default_jobs(config) if jobs is None else jobs)
+        self.status_server = StatusServer(config.service.http_host, config.service.http_port, self.health)
+        self._relay_thread = threading.Thread(target=self._run_relay, name="outbox-relay", daemon=True)
+        self._last_loop = time.monotonic()
+        self._loop_ok = True
+
+    def install_signal_handlers(self) -> None:
+        def request_stop(signum: int, _frame: Any) -> None:
+            log.info("daemon.stopping", signal=signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        loop_age = time.monotonic() - self._last_loop
+        relay_age = time.monotonic() - self.relay.last_round_at
+        healthy = (self._loop_ok and self._relay_thread.is_alive() and relay_age < RELAY_STALL_SECONDS
+                   and loop_age < max(10 * self.config.service.loop_interval_seconds, 30))
+        return healthy, {"loop_age_seconds": round(loop_age, 3), "relay_age_seconds": round(relay_age, 3),
+                         "broker": "up" if self.relay.broker_up else "down"}
+
+    def run(self) -> None:
+        self.status_server.start()
+        host, port = self.status_server.address
+        self._relay_thread.start()
+        sd_notify("READY=1", "STATUS=eboxd running")
+        log.info("daemon.ready", http=f"http://{host}:{port}", database=self.engine.dialect.name,
+                 watchdog_seconds=watchdog_interval())
+        try:
+            while not self.stop.wait(self.config.service.loop_interval_seconds):
+                self._round()
+        finally:
+            sd_notify("STOPPING=1")
+            self.stop.set()
+            self._relay_thread.join(timeout=self.config.outbox.confirm_timeout_seconds + 5)
+            self.relay.publisher.close()
+            self.status_server.stop()
+            log.info("daemon.stopped")
+
+    def _round(self) -> None:
+        try:
+            run_due_jobs(self.engine, self.jobs)
+            self.relay.refresh_gauges()
+            self._loop_ok = True
+        except Exception:
+            self._loop_ok = False
+            log.exception("daemon.round_failed")
+        self._last_loop = time.monotonic()
+        metrics.SCHEDULER_LAST_LOOP.set_to_current_time()
+        healthy, details = self.health()
+        status = (f"STATUS=outbox pending {self.relay.pending}, "
+                  f"broker {details['broker']}, {'healthy' if healthy else 'degraded'}")
+        # The watchdog is fed only when this loop and the relay both make progress.
+        sd_notify(*(["WATCHDOG=1", status] if healthy else [status]))
+
+    def _run_relay(self) -> None:
+        try:
+            self.relay.run(self.stop, idle_interval=self.config.outbox.idle_interval_seconds)
+        except Exception:
+            log.exception("outbox.relay_crashed")
+            raise

@@ -1,0 +1,21 @@
+"""Names and queues of our actors, importable without a broker.
+
+The outbox writes tasks by these references, so ``eboxd serve`` never imports the actor modules
+(whose decorators need a configured broker).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["PURGE_OUTBOX", "QUEUES", "TaskRef"]
+
+
+class TaskRef(NamedTuple):
+    actor_name: str
+    queue_name: str
+
+
+PURGE_OUTBOX = TaskRef("purge_outbox", "maintenance")
+
+QUEUES: tuple[str, ...] = ("maintenance",)
