@@ -31,7 +31,7 @@ run: venv
 	scripts/run-local.sh
 
 test: venv
-	scripts/test.sh
+	scripts/test.sh $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
