@@ -20,10 +20,10 @@ import pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._services import rabbitmq  # noqa: E402
-from daemon.db import create_db_engine, upgrade  # noqa: E402
-from daemon.events import build_cloudevent, stable_event_id  # noqa: E402
-from daemon.outbox import ConfirmingPublisher, OutboxRelay, add_event  # noqa: E402
+from benchmarks._services import rabbitmq
+from daemon.db import create_db_engine, upgrade
+from daemon.events import build_cloudevent, stable_event_id
+from daemon.outbox import ConfirmingPublisher, OutboxRelay, add_event
 
 RELAY_EVENTS = 30_000
 NAIVE_EVENTS = 3_000

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def eboxd(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("EBOXD_") or k.startswith("EBOXD_TEST")}
-    return subprocess.run([sys.executable, "-m", "daemon", *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "daemon", *args], check=False, capture_output=True,
+                          text=True, timeout=60,
                           env={**clean, "PYTHONPATH": str(REPO), **(env or {})}, cwd=cwd)
 
 

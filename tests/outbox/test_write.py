@@ -32,10 +32,14 @@ def test_event_is_written_once_per_idempotency_key(engine: Engine) -> None:
 
 
 def test_event_rolls_back_with_the_state_change(engine: Engine) -> None:
-    with pytest.raises(RuntimeError), engine.begin() as tx:
-        add_event(tx, "be.eboxd.message.received", subject="0403170701",
-                  data=SAMPLES["be.eboxd.message.received"], idempotency_key="m:2")
-        raise RuntimeError("the poll failed after writing")
+    def poll_that_fails_after_writing() -> None:
+        with engine.begin() as tx:
+            add_event(tx, "be.eboxd.message.received", subject="0403170701",
+                      data=SAMPLES["be.eboxd.message.received"], idempotency_key="m:2")
+            raise RuntimeError("the poll failed after writing")
+
+    with pytest.raises(RuntimeError):
+        poll_that_fails_after_writing()
     assert rows(engine) == []
 
 
