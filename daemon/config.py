@@ -27,6 +27,7 @@ __all__ = [
     "EboxConfig",
     "LoggingConfig",
     "OutboxConfig",
+    "SecretsConfig",
     "ServiceConfig",
     "WorkerConfig",
     "load_config",
@@ -106,8 +107,21 @@ class LoggingConfig:
 
 @dataclass(frozen=True)
 class EboxConfig:
-    environment: str = _choice("sandbox", "acceptance", "production", "custom", default="sandbox")
+    environment: str = _choice("sandbox", "acceptance", "production", "simulation", "custom", default="sandbox")
     sandbox_url: str = "http://127.0.0.1:8790"
+    token_url: str = ""  # overrides; required for "custom"
+    registry_url: str = ""
+    provider_registry_url: str = ""
+    audience: str = ""
+    on_behalf_of_header: str = "On-Behalf-Of-Enterprise-Number"
+    key_size: int = _bounded(2048, 8192, default=3072)
+    certificate_days: int = _bounded(1, 3650, default=730)
+    timeout_seconds: float = _bounded(1, 300, default=30.0)
+
+
+@dataclass(frozen=True)
+class SecretsConfig:
+    key_file: str = ""  # empty: $CREDENTIALS_DIRECTORY/eboxd-master-key, else <data_dir>/master.key
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,7 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ebox: EboxConfig = field(default_factory=EboxConfig)
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
     source: str = "defaults"
 
     @property

@@ -12,24 +12,29 @@ from typing import Any
 import click
 
 from daemon import __version__
-from daemon.cli import core
+from daemon.cli import core, enterprise, sandbox
 from daemon.cli._state import State
 from daemon.errors import EboxdError
 
 __all__ = ["cli", "main"]
 
+LONG_RUNNING = {"serve", "worker", "sandbox"}
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="EBOXD_CONFIG",
               help="TOML configuration file (default: $EBOXD_CONFIG, else /etc/eboxd/eboxd.toml).")
+@click.option("--verbose", "-v", is_flag=True, help="Log at the configured level, not only errors.")
 @click.version_option(__version__, prog_name="eboxd")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """eboxd: e-Box Enterprise to bank and accountant, for many enterprises at once."""
     ctx.obj = State(config_path)
+    ctx.obj.verbose = verbose
+    ctx.obj.long_running = ctx.invoked_subcommand in LONG_RUNNING
 
 
-for _command in (*core.COMMANDS,):
+for _command in (*core.COMMANDS, *enterprise.COMMANDS, *sandbox.COMMANDS):
     cli.add_command(_command)
 
 

@@ -13,6 +13,7 @@ from daemon.cli._state import State, pass_state, safe_url
 from daemon.db import current_revision, head_revision, upgrade
 from daemon.db.models import OutboxRow
 from daemon.errors import StartupError
+from daemon.secrets import create_key_file, master_key_path
 
 __all__ = ["COMMANDS"]
 
@@ -24,7 +25,11 @@ def init(state: State) -> None:
     state.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = state.engine(require_current_schema=False)
     upgrade(engine)
-    click.echo(f"data directory {state.config.data_dir}; database at revision {current_revision(engine)}")
+    key_file = master_key_path(state.config)
+    created = create_key_file(key_file) if not key_file.exists() else False
+    state.secrets  # noqa: B018 - fails here, clearly, if an existing key file is unusable
+    click.echo(f"data directory {state.config.data_dir}; database at revision {current_revision(engine)}; "
+               f"master key {key_file}{' (created: back it up)' if created else ''}")
 
 
 @click.group()

@@ -95,6 +95,8 @@ class Enterprise(Base):
     number: Mapped[str] = mapped_column(String(10), unique=True)  # CBE number, 10 digits
     name: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Service-provider mode: read this e-Box with the credential of another enterprise.
+    access_via_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -113,8 +115,10 @@ class Credential(Base):
     certificate_pem: Mapped[str | None] = mapped_column(Text)
     certificate_not_after: Mapped[dt.datetime | None]
     private_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)  # never plaintext
+    key_fingerprint: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the public key
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     rotated_at: Mapped[dt.datetime | None]
+    connected_at: Mapped[dt.datetime | None]  # last successful token + GET /ebox
 
 
 class Message(Base):

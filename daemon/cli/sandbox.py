@@ -1,0 +1,96 @@
+"""``eboxd sandbox``: the local e-Box simulator for demos, integrators and tests."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+import click
+import httpx
+
+from daemon.cli._state import State, pass_state
+from daemon.enterprises import parse_number
+
+__all__ = ["COMMANDS"]
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.group(invoke_without_command=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address (keep it on loopback).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: the port of [ebox] sandbox_url).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated letters.")
+@click.option("--enterprises", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="How many seeded e-Boxes.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:RATE[:X]]",
+              help="Inject faults: error:0.1:502, throttle:0.2:5, slow:1:2.5, truncate:1, corrupt:1, "
+                   "expired_token:0.5 (repeatable).")
+@click.option("--maintenance", multiple=True, metavar="PROVIDER", help="Put a provider in maintenance.")
+@click.pass_context
+def sandbox(ctx: click.Context, host: str, port: int | None, seed: int, enterprises: int,
+            faults: tuple[str, ...], maintenance: tuple[str, ...]) -> None:
+    """Run the e-Box sandbox (token server, Message Registry, providers) in the foreground."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from daemon.sandbox.ebox import serve_sandbox  # noqa: PLC0415 - only this command needs the simulator
+    from daemon.sandbox.ebox.knobs import parse_fault_spec  # noqa: PLC0415
+
+    state: State = ctx.obj
+    if port is None:
+        port = urlsplit(state.config.ebox.sandbox_url).port or 8790
+    try:
+        server = serve_sandbox(host, port, seed=seed, enterprises=enterprises)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    try:
+        for spec in faults:
+            kind, options = parse_fault_spec(spec)
+            server.add_fault(kind, **options)
+        for provider in maintenance:
+            server.set_maintenance(provider)
+        seeded = ", ".join(f"{e['enterpriseNumber']} ({e['name']})" for e in server.describe()["enterprises"])
+        click.echo(f"e-Box sandbox on {server.url} (admin {server.admin_url}); e-Boxes: {seeded}", err=True)
+        signal.signal(signal.SIGTERM, _stop)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        server.shutdown()
+
+
+@sandbox.command("register-client")
+@click.option("--enterprise", "number", required=True, help="The enterprise the client reads.")
+@click.option("--certificate", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The certificate made by `eboxd enterprise certificate`.")
+@click.option("--url", help="Sandbox base URL (default: [ebox] sandbox_url).")
+@click.option("--mandate", "mandates", multiple=True, help="Service provider: may also read this enterprise.")
+@click.option("--without-scope", is_flag=True, help="Register without the DocConsumer scope (to see the error).")
+@click.option("--not-activated", is_flag=True, help="The e-Box has not accepted Document Consumer access.")
+@pass_state
+def register_client(state: State, number: str, certificate: str, url: str | None, mandates: tuple[str, ...],
+                    without_scope: bool, not_activated: bool) -> None:
+    """Register a certificate and print the client ID, as ChaMan would."""
+    body: dict[str, object] = {
+        "certificatePem": Path(certificate).read_text(), "enterpriseNumber": parse_number(number),
+        "activated": not not_activated, "mandates": [parse_number(m) for m in mandates],
+    }
+    if without_scope:
+        body["scopes"] = []
+    base = (url or state.config.ebox.sandbox_url).rstrip("/")
+    try:
+        response = httpx.post(f"{base}/_sandbox/clients", json=body, timeout=10)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"sandbox not reachable at {base}: {exc} (start it with `eboxd sandbox`)") from None
+    if response.status_code != 201:
+        raise click.ClickException(f"sandbox refused the registration: {response.text}")
+    click.echo(json.loads(response.text)["clientId"])
+
+
+COMMANDS = [sandbox]
