@@ -99,7 +99,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         )
     )
     logging.basicConfig(handlers=[handler], level=level.upper(), force=True)
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request: our clients log what matters
     # pika logs every failed connection attempt at ERROR with a traceback; the relay and dramatiq
     # report broker trouble themselves, once, in plain words.

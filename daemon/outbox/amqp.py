@@ -195,5 +195,15 @@ class ConfirmingPublisher:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+    # pika nests the socket error in the args of its connection errors: report the innermost one.
+    for _ in range(5):
+        inner = getattr(exc, "exception", None)  # pika's connector errors carry the socket error here
+        if inner is None and isinstance(exc, pika.exceptions.AMQPConnectionError) and exc.args:
+            inner = exc.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -125,6 +125,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: App) -> None:
         super().__init__(address, Handler)
         self.app = app
+        self.observers: list[Callable[[Request, Response], None]] = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -152,6 +153,8 @@ class Handler(BaseHTTPRequestHandler):
             base_url=f"http://{host}",
         )
         response = self.server.app(request)
+        for observe in self.server.observers:
+            observe(request, response)
         self._write(response)
 
     def _write(self, response: Response) -> None:
@@ -186,6 +189,11 @@ class RunningServer:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{self.port}", daemon=True)
         self._thread.start()
+
+    def observe(self, callback: Callable[[Request, Response], None]) -> None:
+        """Call ``callback`` with every request and the response about to be sent (tests check
+        responses against the contract this way, whoever the client is)."""
+        self._server.observers.append(callback)
 
     def shutdown(self) -> None:
         """Stop serving and close the socket (idempotent)."""

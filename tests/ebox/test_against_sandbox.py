@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 import pytest
 
+import daemon.sandbox as sandbox_module
 from daemon import ebox
+from tests.sandbox.specvalidate import stats, validating_hook
 
-sandbox_module = pytest.importorskip("daemon.sandbox")
+
+def validate_json_responses(response: httpx.Response) -> None:
+    """Every JSON answer of the sandbox must match the vendored official contract."""
+    if "json" in response.headers.get("content-type", ""):
+        validating_hook(response)
+
+
+def validated_http() -> httpx.Client:
+    return httpx.Client(timeout=10, event_hooks={"response": [validate_json_responses]})
+
+
+def EboxClient(*args: Any, **kwargs: Any) -> ebox.EboxClient:
+    return ebox.EboxClient(*args, http_client=validated_http(), **kwargs)
+
+
+def TokenProvider(*args: Any, **kwargs: Any) -> ebox.TokenProvider:
+    return ebox.TokenProvider(*args, http_client=validated_http(), **kwargs)
+
 
 NO_RETRY_WAIT = ebox.RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=5.0)
 
@@ -17,6 +38,15 @@ NO_RETRY_WAIT = ebox.RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=5
 def sandbox():
     with sandbox_module.serve_sandbox(seed=7) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def responses_are_validated(sandbox):
+    """A test that talked to the sandbox had its JSON answers checked against the contract."""
+    requests_before, validated_before = len(sandbox.requests()), stats["validated"]
+    yield
+    if len(sandbox.requests()) > requests_before:
+        assert stats["validated"] > validated_before, "no sandbox response was validated in this test"
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +80,7 @@ def onboard(sandbox, identity, number, **options) -> ebox.Credential:
 @pytest.fixture
 def client(sandbox, identities, enterprise, environment, sleeps):
     credential = onboard(sandbox, identities[enterprise.number], enterprise.number)
-    with ebox.EboxClient(credential, environment, retry=NO_RETRY_WAIT, sleep=sleeps.append) as c:
+    with EboxClient(credential, environment, retry=NO_RETRY_WAIT, sleep=sleeps.append) as c:
         yield c
 
 
@@ -66,10 +96,10 @@ def test_onboarding_certificate_token_summary(sandbox, enterprise, environment):
     identity = ebox.generate_identity(enterprise.name, enterprise.number)  # default 3072-bit key
     credential = onboard(sandbox, identity, enterprise.number)
     assert credential.client_id.startswith("self_service_chaman_")
-    with ebox.TokenProvider(environment) as tokens:
+    with TokenProvider(environment) as tokens:
         token = tokens.get_token(credential)
         assert token.expires_at - token.refresh_at == 60
-    with ebox.EboxClient(credential, environment) as client:
+    with EboxClient(credential, environment) as client:
         summary = client.summary()
     assert summary.number_of_messages == len(letters_of(sandbox, enterprise.number))
     assert summary.number_of_unread_messages == summary.number_of_messages
@@ -125,7 +155,7 @@ def test_payment_data(client, sandbox, identities, environment):
     assert with_payment, "the seed has fedfin letters with paymentData"
     letter = with_payment[0]
     credential = onboard(sandbox, identities[letter.enterprise_number], letter.enterprise_number)
-    with ebox.EboxClient(credential, environment) as other:
+    with EboxClient(credential, environment) as other:
         fedfin = next(p for p in other.select_providers().usable if p.provider_id == "fedfin")
         payment = other.for_provider(fedfin).get_payment_data(letter.message_id)
     assert payment is not None
@@ -159,7 +189,7 @@ def test_reference_data(client):
 def test_forged_assertion_is_reported(sandbox, identities, enterprise, environment):
     genuine = onboard(sandbox, identities[enterprise.number], enterprise.number)
     forged = ebox.Credential(genuine.client_id, ebox.generate_private_key(2048))
-    with ebox.TokenProvider(environment) as tokens, pytest.raises(ebox.InvalidClientAssertion) as info:
+    with TokenProvider(environment) as tokens, pytest.raises(ebox.InvalidClientAssertion) as info:
         tokens.get_token(forged)
     assert "signature" in info.value.reason
     assert info.value.status_code == 401
@@ -167,11 +197,11 @@ def test_forged_assertion_is_reported(sandbox, identities, enterprise, environme
 
 def test_unknown_client_and_wrong_audience(sandbox, identities, enterprise, environment):
     stranger = ebox.Credential("self_service_chaman_1_nobody0000", identities[enterprise.number].private_key)
-    with ebox.TokenProvider(environment) as tokens, pytest.raises(ebox.UnknownClient):
+    with TokenProvider(environment) as tokens, pytest.raises(ebox.UnknownClient):
         tokens.get_token(stranger)
     genuine = onboard(sandbox, identities[enterprise.number], enterprise.number)
     wrong_aud = ebox.resolve_environment("sandbox", base_url=sandbox.url, audience="https://elsewhere/token")
-    with ebox.TokenProvider(wrong_aud) as tokens, pytest.raises(ebox.InvalidClientAssertion, match="aud"):
+    with TokenProvider(wrong_aud) as tokens, pytest.raises(ebox.InvalidClientAssertion, match="aud"):
         tokens.get_token(genuine)
 
 
@@ -195,7 +225,7 @@ def test_missing_scope_is_forbidden(sandbox, identities, enterprise, environment
     credential = onboard(
         sandbox, identities[enterprise.number], enterprise.number, scopes=[sandbox_module.ebox.REGISTRY_SCOPE]
     )
-    with ebox.EboxClient(credential, environment) as client, pytest.raises(ebox.Forbidden) as info:
+    with EboxClient(credential, environment) as client, pytest.raises(ebox.Forbidden) as info:
         client.summary()
     assert info.value.code
 
@@ -204,12 +234,12 @@ def test_service_provider_mode(sandbox, identities, environment):
     accountant, customer = sandbox.catalogue.enterprises[0], sandbox.catalogue.enterprises[1]
     sandbox.reset(clients=True)
     without = onboard(sandbox, identities[accountant.number], accountant.number)
-    with ebox.EboxClient(without, environment, on_behalf_of=customer.number) as client:
+    with EboxClient(without, environment, on_behalf_of=customer.number) as client:
         with pytest.raises(ebox.Forbidden) as info:
             client.summary()
         assert info.value.code == "NO_MANDATE"
     mandated = onboard(sandbox, identities[accountant.number], accountant.number, mandates=[customer.number])
-    with ebox.EboxClient(mandated, environment, on_behalf_of=customer.number) as client:
+    with EboxClient(mandated, environment, on_behalf_of=customer.number) as client:
         assert client.summary().number_of_messages == len(letters_of(sandbox, customer.number))
 
 

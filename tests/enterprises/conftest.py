@@ -7,19 +7,41 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from daemon.sandbox.ebox import serve_sandbox
 from daemon.sandbox.ebox.server import EboxSandbox
+from daemon.sandbox.httpkit import Request, Response
+from tests.sandbox.specvalidate import validate_response
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def sandbox() -> Iterator[EboxSandbox]:
+    """The e-Box sandbox; every JSON answer it gives during the test is checked against the
+    vendored official contract, whoever asked (here: eboxd processes)."""
     server = serve_sandbox("127.0.0.1", 0, seed=11, enterprises=3)
+    violations: list[str] = []
+    checked = [0]
+
+    def check(request: Request, response: Response) -> None:
+        if request.path.startswith("/_sandbox") or "json" not in response.headers.get("Content-Type", ""):
+            return
+        exchange = httpx.Response(response.status, headers=response.headers, content=response.body,
+                                  request=httpx.Request(request.method, server.url + request.path))
+        try:
+            validate_response(exchange)
+            checked[0] += 1
+        except AssertionError as error:
+            violations.append(str(error))
+
+    server.observe(check)
     yield server
     server.shutdown()
+    assert not violations, violations
+    assert checked[0] > 0 or not server.requests(), "no sandbox response was validated"
 
 
 @dataclass

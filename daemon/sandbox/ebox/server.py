@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from types import TracebackType
 from typing import Any
@@ -15,7 +15,7 @@ from daemon.sandbox.ebox.providers import FEDERATION_PATH
 from daemon.sandbox.ebox.seed import Catalogue, SeedLetter
 from daemon.sandbox.ebox.state import FaultRule, SandboxState, Settings
 from daemon.sandbox.ebox.token import TOKEN_PATH
-from daemon.sandbox.httpkit import RunningServer, start_server
+from daemon.sandbox.httpkit import Request, Response, RunningServer, start_server
 
 __all__ = ["EboxSandbox", "describe", "serve_sandbox"]
 
@@ -28,6 +28,10 @@ class EboxSandbox:
         self._server = server
         self.url = server.url
         """Base URL, e.g. ``http://127.0.0.1:8765`` (no trailing slash)."""
+
+    def observe(self, callback: Callable[[Request, Response], None]) -> None:
+        """Call ``callback`` with every request and response of this sandbox."""
+        self._server.observe(callback)
 
     # URLs ---------------------------------------------------------------------------------
     @property
