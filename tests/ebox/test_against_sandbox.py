@@ -19,8 +19,8 @@ def validate_json_responses(response: httpx.Response) -> None:
         validating_hook(response)
 
 
-def validated_http() -> httpx.Client:
-    return httpx.Client(timeout=10, event_hooks={"response": [validate_json_responses]})
+def validated_http(timeout: float = 10) -> httpx.Client:
+    return httpx.Client(timeout=timeout, event_hooks={"response": [validate_json_responses]})
 
 
 def EboxClient(*args: Any, **kwargs: Any) -> ebox.EboxClient:
@@ -255,3 +255,56 @@ def test_provider_in_maintenance_is_skipped(client, sandbox):
         assert info.value.status_code == 503
     finally:
         sandbox.set_maintenance("fedfin", enabled=False)
+
+
+def test_corrupted_download_is_discarded(client, sandbox, tmp_path):
+    message = next(client.iter_messages())
+    sandbox.add_fault("corrupt", count=1)
+    with pytest.raises(ebox.DigestMismatch):
+        client.download_attachment(message.message_id, message.main_attachment, tmp_path / "doc.pdf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_slow_answers_time_out_and_are_retried(sandbox, identities, enterprise, environment, sleeps):
+    credential = onboard(sandbox, identities[enterprise.number], enterprise.number)
+    with ebox.EboxClient(credential, environment, retry=NO_RETRY_WAIT, sleep=sleeps.append,
+                         http_client=validated_http(timeout=0.5)) as client:
+        client.summary()  # token first, so the fault hits the registry call
+        sandbox.add_fault("slow", delay=1.5, count=1, path="/ebox")
+        assert client.summary().number_of_messages > 0
+        assert len(sleeps) == 1
+        sandbox.add_fault("slow", delay=1.5, count=10, path="/ebox")
+        with pytest.raises(ebox.EboxTimeout):
+            client.summary()
+
+
+def test_server_errors_give_up_after_the_bound(client, sandbox, sleeps):
+    client.summary()  # the token first: only registry calls are counted below
+    sandbox.add_fault("error", status=502, count=10, path="/ebox")
+    before = len(sandbox.requests())
+    with pytest.raises(ebox.ServerError) as info:
+        client.summary()
+    assert info.value.status_code == 502
+    assert len(sandbox.requests()) - before == NO_RETRY_WAIT.max_attempts
+    assert len(sleeps) == NO_RETRY_WAIT.max_attempts - 1
+
+
+def test_not_found_is_not_retried_and_carries_the_server_message(client, sandbox, sleeps):
+    client.summary()
+    before = len(sandbox.requests())
+    with pytest.raises(ebox.NotFound) as info:
+        client.get_message("00000000-0000-4000-8000-000000000000")
+    assert len(sandbox.requests()) - before == 1
+    assert sleeps == []
+    assert info.value.code
+    assert info.value.server_message
+    assert info.value.id
+
+
+def test_connection_errors_are_retried_then_reported(identities, enterprise, sleeps):
+    closed = ebox.resolve_environment("sandbox", base_url="http://127.0.0.1:9")
+    credential = ebox.Credential("self_service_chaman_x", identities[enterprise.number].private_key)
+    with EboxClient(credential, closed, retry=NO_RETRY_WAIT, sleep=sleeps.append) as client, \
+            pytest.raises(ebox.EboxConnectionError):
+        client.summary()
+    assert len(sleeps) == NO_RETRY_WAIT.max_attempts - 1
