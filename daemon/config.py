@@ -24,9 +24,11 @@ __all__ = [
     "Config",
     "DaemonConfig",
     "DatabaseConfig",
+    "DocumentsConfig",
     "EboxConfig",
     "LoggingConfig",
     "OutboxConfig",
+    "PollConfig",
     "SecretsConfig",
     "ServiceConfig",
     "WorkerConfig",
@@ -120,6 +122,33 @@ class EboxConfig:
 
 
 @dataclass(frozen=True)
+class PollConfig:
+    interval_seconds: float = _bounded(30, 86_400, default=900.0)
+    jitter_seconds: float = _bounded(0, 3600, default=60.0)
+    max_backoff_seconds: float = _bounded(60, 86_400, default=3600.0)
+    # A claimed poll not finished within this is given to another worker (a worker died).
+    lease_seconds: float = _bounded(60, 7200, default=900.0)
+    # Polls claimed per scheduler round and node.
+    claim_batch: int = _bounded(1, 10_000, default=500)
+    # Listing starts this many days before the newest receipt date seen (the filter has day precision).
+    overlap_days: int = _bounded(1, 30, default=2)
+    # Read/visible state of messages received in this window is refreshed at every poll.
+    refresh_days: int = _bounded(0, 365, default=14)
+    page_size: int = _bounded(1, 100, default=100)
+
+
+@dataclass(frozen=True)
+class DocumentsConfig:
+    store: str = _choice("filesystem", "database", default="filesystem")
+    directory: str = ""  # empty: <data_dir>/documents
+    # Never download main content, so the enterprise's staff still see their messages unread.
+    metadata_only: bool = False
+    # Hide messages in the e-Box web view once eboxd has stored them.
+    hide_after_processing: bool = False
+    max_size_mb: int = _bounded(1, 2048, default=100)
+
+
+@dataclass(frozen=True)
 class SecretsConfig:
     key_file: str = ""  # empty: $CREDENTIALS_DIRECTORY/eboxd-master-key, else <data_dir>/master.key
 
@@ -134,6 +163,8 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ebox: EboxConfig = field(default_factory=EboxConfig)
+    poll: PollConfig = field(default_factory=PollConfig)
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     source: str = "defaults"
 
@@ -144,6 +175,10 @@ class Config:
         if state := os.environ.get("STATE_DIRECTORY"):
             return Path(state.split(":")[0])
         return Path("var").absolute()
+
+    @property
+    def documents_dir(self) -> Path:
+        return Path(self.documents.directory).expanduser() if self.documents.directory else self.data_dir / "documents"
 
     @property
     def database_url(self) -> str:

@@ -35,11 +35,14 @@ __all__ = [
     "Base",
     "Credential",
     "Document",
+    "DocumentBlob",
     "Enterprise",
     "Export",
     "Message",
     "OutboxRow",
     "PaymentRequest",
+    "PollState",
+    "PollWatermark",
     "ScheduledJob",
     "UTCDateTime",
     "utcnow",
@@ -136,7 +139,9 @@ class Message(Base):
     registered_mail: Mapped[bool] = mapped_column(Boolean, default=False)
     read: Mapped[bool] = mapped_column(Boolean, default=False)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
-    fetch_state: Mapped[str] = mapped_column(String(20), default="pending")
+    fetch_state: Mapped[str] = mapped_column(String(20), default="pending")  # pending, fetched, failed
+    fetched_at: Mapped[dt.datetime | None]
+    fetch_error: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[dict[str, Any] | None]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -239,6 +244,44 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PollState(Base):
+    """When an enterprise is polled next, and who polls it now (a lease, so never twice at once)."""
+
+    __tablename__ = "poll_state"
+    __table_args__ = (Index("ix_poll_state_due", "next_poll_at"),)
+
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"), primary_key=True)
+    next_poll_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    leased_until: Mapped[dt.datetime | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    last_success_at: Mapped[dt.datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PollWatermark(Base):
+    """The most recent receipt date seen per enterprise and provider: the next listing starts there."""
+
+    __tablename__ = "poll_watermarks"
+
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    received_until: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DocumentBlob(Base):
+    """Document contents for the database-backed store (several nodes without a shared disk)."""
+
+    __tablename__ = "document_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ScheduledJob(Base):

@@ -3,6 +3,7 @@ enterprise (directly or through a service provider), and a precise reason when i
 
 from __future__ import annotations
 
+import httpx
 from sqlalchemy.orm import Session
 
 from daemon import ebox
@@ -29,7 +30,8 @@ def ebox_environment(config: Config) -> ebox.Environment:
 
 
 def open_client(session: Session, config: Config, secrets: SecretBox, enterprise: Enterprise,
-                *, token_provider: ebox.TokenProvider | None = None) -> ebox.EboxClient:
+                *, token_provider: ebox.TokenProvider | None = None,
+                http_client: httpx.Client | None = None) -> ebox.EboxClient:
     """A client reading ``enterprise``'s e-Box, with its own credential or its service provider's."""
     reader = enterprise
     if enterprise.access_via_id is not None:
@@ -39,6 +41,7 @@ def open_client(session: Session, config: Config, secrets: SecretBox, enterprise
         credential, ebox_environment(config), token_provider=token_provider,
         on_behalf_of=enterprise.number if reader is not enterprise else None,
         on_behalf_of_header=config.ebox.on_behalf_of_header, timeout=config.ebox.timeout_seconds,
+        http_client=http_client,
     )
 
 

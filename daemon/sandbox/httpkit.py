@@ -133,6 +133,9 @@ class Handler(BaseHTTPRequestHandler):
 
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body are written separately: without this, Nagle's algorithm and delayed ACKs
+    # add ~40 ms to every keep-alive response.
+    disable_nagle_algorithm = True
     server_version = "eboxd-sandbox"
     sys_version = ""
 

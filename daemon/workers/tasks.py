@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["PURGE_OUTBOX", "QUEUES", "TaskRef"]
+__all__ = ["FETCH_MESSAGE", "POLL_ENTERPRISE", "PURGE_OUTBOX", "QUEUES", "TaskRef"]
 
 
 class TaskRef(NamedTuple):
@@ -17,5 +17,7 @@ class TaskRef(NamedTuple):
 
 
 PURGE_OUTBOX = TaskRef("purge_outbox", "maintenance")
+POLL_ENTERPRISE = TaskRef("poll_enterprise", "poll")
+FETCH_MESSAGE = TaskRef("fetch_message", "fetch")
 
-QUEUES: tuple[str, ...] = ("maintenance",)
+QUEUES: tuple[str, ...] = ("poll", "fetch", "maintenance")

@@ -1,0 +1,7 @@
+"""Fetching messages: attachments into the document store, payment requests from their text."""
+
+from __future__ import annotations
+
+from daemon.fetch.fetcher import FetchOutcome, fetch_message
+
+__all__ = ["FetchOutcome", "fetch_message"]

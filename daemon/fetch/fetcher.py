@@ -1,0 +1,148 @@
+"""Fetching one message: its attachments into the document store, its payment request.
+
+Downloads go to the store's staging area, are checked against the e-Box digest by the client and
+against their SHA-256 by the store, then become visible under their hash. The rows (documents,
+payment request, events, the message's state) are written in one transaction at the end, so a
+failure anywhere leaves the message pending for the next delivery, and a second delivery of a
+fetched message is a no-op.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import Connection, Engine, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from daemon import ebox, payments
+from daemon.config import Config
+from daemon.db.models import Document, Enterprise, Message, utcnow
+from daemon.fetch.language import guess_language
+from daemon.outbox import add_event
+from daemon.payments.requests import record_payment_request
+from daemon.poll.access import EboxAccess
+from daemon.store import DocumentStore
+
+__all__ = ["FetchOutcome", "fetch_message"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Stored:
+    attachment: ebox.Attachment
+    key: str
+    sha256: str
+    size: int
+    language: str | None = None
+    pdf: bytes | None = None  # kept for PDFs: payment extraction reads the letter's
+
+
+@dataclass
+class FetchOutcome:
+    documents: int = 0
+    bytes: int = 0
+    payment_request: int | None = None
+    skipped: list[str] = field(default_factory=list)
+    already_fetched: bool = False
+
+
+def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, config: Config,
+                  message_id: int) -> FetchOutcome:
+    outcome = FetchOutcome()
+    with Session(engine) as session:
+        message = session.get(Message, message_id)
+        if message is None or message.fetch_state == "fetched":
+            outcome.already_fetched = message is not None
+            return outcome
+        enterprise = session.get(Enterprise, message.enterprise_id)
+        assert enterprise is not None
+        number, ebox_id, provider_id = enterprise.number, message.ebox_message_id, message.provider_id
+        client = access.client(session, enterprise)
+    with client:
+        provider = next((p for p in access.providers(client) if p.provider_id == provider_id), None)
+        if provider is None:
+            raise ebox.EboxError(f"provider {provider_id!r} of message {ebox_id} is not in the provider registry")
+        registry = client.for_provider(provider)
+        stored = _download_all(registry, store, config, ebox_id, outcome)
+        payment_data = registry.get_payment_data(ebox_id)
+        # The letter is the main content, or a PDF annex when the message body is the main content.
+        pdfs = sorted((s for s in stored if s.pdf is not None), key=lambda s: not s.attachment.main_content)
+        main = pdfs[0] if pdfs else None
+        info = None
+        if main is not None or payment_data is not None:
+            info = payments.extract_payment(payment_data=payment_data, pdf=main.pdf if main else None)
+        for item in stored:
+            item.pdf = None if item is main else item.pdf  # only the letter's bytes stay in memory
+        with engine.begin() as tx:
+            document_ids = _record_documents(tx, message_id, number, ebox_id, stored, outcome)
+            if info is not None and info.is_payment:
+                outcome.payment_request = record_payment_request(
+                    tx, info, enterprise_id=message.enterprise_id, number=number, message_id=message_id,
+                    ebox_message_id=ebox_id, document_id=document_ids.get(main.key) if main else None)
+            tx.execute(update(Message).where(Message.id == message_id)
+                       .values(fetch_state="fetched", fetched_at=utcnow(), fetch_error=None))
+        if config.documents.hide_after_processing:
+            registry.hide([ebox_id])
+    return outcome
+
+
+def _download_all(registry: ebox.EboxClient, store: DocumentStore, config: Config, ebox_id: str,
+                  outcome: FetchOutcome) -> list[_Stored]:
+    stored = []
+    limit = config.documents.max_size_mb * 1024 * 1024
+    for attachment in registry.list_attachments(ebox_id):
+        if config.documents.metadata_only and attachment.main_content:
+            outcome.skipped.append(f"{attachment.file_name}: main content (metadata_only)")
+            continue
+        if attachment.size_kb * 1024 > limit:
+            outcome.skipped.append(f"{attachment.file_name}: {attachment.size_kb:.0f} kB over the size limit")
+            log.warning("fetch.attachment_too_large", message_id=ebox_id, file=attachment.file_name,
+                        size_kb=attachment.size_kb, limit_mb=config.documents.max_size_mb)
+            continue
+        staging = store.staging() / f"{uuid.uuid4().hex}.part"
+        result = registry.download_attachment(ebox_id, attachment, staging)
+        pdf = result.path.read_bytes() if attachment.media_type == "application/pdf" else None
+        text = _text_of(pdf, attachment) if pdf is not None else None
+        key = store.put(result.path, result.sha256_hex)
+        stored.append(_Stored(attachment, key, result.sha256_hex, result.size_bytes,
+                              guess_language(text) if text else None, pdf))
+        outcome.documents += 1
+        outcome.bytes += result.size_bytes
+    return stored
+
+
+def _text_of(pdf: bytes, attachment: ebox.Attachment) -> str | None:
+    try:
+        return payments.pdf_text(pdf)
+    except payments.UnreadableDocument as exc:
+        log.warning("fetch.unreadable_pdf", file=attachment.file_name, reason=str(exc))
+        return None
+
+
+def _record_documents(tx: Connection, message_id: int, number: str, ebox_id: str, stored: list[_Stored],
+                      outcome: FetchOutcome) -> dict[str, int]:
+    insert = postgresql.insert if tx.dialect.name == "postgresql" else sqlite.insert
+    ids: dict[str, int] = {}
+    for item in stored:
+        attachment_id = item.attachment.attachment_id or item.attachment.file_name
+        row_id = tx.execute(
+            insert(Document).values(
+                message_id=message_id, attachment_id=attachment_id, file_name=item.attachment.file_name,
+                media_type=item.attachment.media_type, language=item.language, size=item.size, sha256=item.sha256,
+                storage_key=item.key, stored_at=utcnow(),
+            ).on_conflict_do_nothing(index_elements=["message_id", "attachment_id"]).returning(Document.id)
+        ).scalar()
+        if row_id is None:
+            continue
+        ids[item.key] = int(row_id)
+        add_event(tx, "be.eboxd.document.stored", subject=number,
+                  idempotency_key=f"document.stored:{message_id}:{attachment_id}", data={
+                      "enterprise_number": number, "message_id": ebox_id, "document_id": int(row_id),
+                      "attachment_id": attachment_id, "file_name": item.attachment.file_name,
+                      "media_type": item.attachment.media_type, "language": item.language, "size": item.size,
+                      "sha256": item.sha256})
+    return ids

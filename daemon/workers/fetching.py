@@ -1,0 +1,26 @@
+"""``fetch_message``: store one message's documents and its payment request."""
+
+from __future__ import annotations
+
+import dramatiq
+import structlog
+
+from daemon.fetch import fetch_message
+from daemon.workers.context import worker_context
+from daemon.workers.tasks import FETCH_MESSAGE
+
+__all__ = ["fetch_message_actor"]
+
+log = structlog.get_logger(__name__)
+
+
+@dramatiq.actor(actor_name=FETCH_MESSAGE.actor_name, queue_name=FETCH_MESSAGE.queue_name)
+def fetch_message_actor(message_id: int) -> None:
+    """Idempotent: a fetched message is left alone; a failure leaves it pending and dramatiq
+    retries with backoff (bounded under RabbitMQ's ack timeout)."""
+    context = worker_context()
+    structlog.contextvars.bind_contextvars(message_row=message_id)
+    outcome = fetch_message(context.engine, context.access, context.store, context.config, message_id)
+    if not outcome.already_fetched:
+        log.info("fetch.done", documents=outcome.documents, bytes=outcome.bytes,
+                 payment_request=outcome.payment_request, skipped=outcome.skipped or None)
