@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session
 
 from daemon.cli._state import State, pass_state
@@ -128,7 +129,7 @@ def list_command(state: State) -> None:
         for company, credential in list_enterprises(session):
             via = f"via {_provider_number(session, company)}" if company.access_via_id else ""
             table.add_row(
-                display(company.number), company.name, "yes" if company.enabled else "no",
+                display(company.number), Text(company.name), "yes" if company.enabled else "no",
                 via or (credential.client_id if credential and credential.client_id else "-"),
                 f"{credential.certificate_not_after:%Y-%m-%d}" if credential and credential.certificate_not_after
                 else "-",

@@ -11,7 +11,9 @@ from daemon.db.models import PaymentRequest
 from daemon.outbox import add_event
 from daemon.payments.model import FIELD_NAMES, PaymentInfo
 
-__all__ = ["event_data", "record_payment_request"]
+__all__ = ["REVIEWS_KEY", "event_data", "record_payment_request"]
+
+REVIEWS_KEY = "review_reasons"  # in field_sources beside the fields: why a person must look
 
 
 def _sources(info: PaymentInfo) -> dict[str, Any]:
@@ -21,7 +23,7 @@ def _sources(info: PaymentInfo) -> dict[str, Any]:
         if item is not None:
             sources[name] = {"source": str(item.source), "confidence": round(item.confidence, 2)}
     if info.reviews:
-        sources["_reviews"] = [{"field": r.field, "code": r.code, "message": r.message} for r in info.reviews]
+        sources[REVIEWS_KEY] = [{"field": r.field, "code": r.code, "message": r.message} for r in info.reviews]
     return sources
 
 
@@ -41,7 +43,7 @@ def event_data(request: dict[str, Any], number: str, ebox_message_id: str) -> di
         "reference": request.get("reference"), "reference_kind": request.get("reference_kind"),
         "due_date": due.isoformat() if due else None, "beneficiary_name": request.get("beneficiary_name"),
         "needs_review": request.get("status") == "review",
-        "sources": {k: v for k, v in (request.get("field_sources") or {}).items() if not k.startswith("_")},
+        "sources": {k: v for k, v in (request.get("field_sources") or {}).items() if k != REVIEWS_KEY},
     }
 
 
