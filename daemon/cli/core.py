@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from daemon.cli._state import State, pass_state, safe_url
 from daemon.db import current_revision, head_revision, upgrade
-from daemon.db.models import OutboxRow
+from daemon.db.models import Document, Enterprise, Message, OutboxRow, PaymentRequest, PollState
 from daemon.errors import StartupError
 from daemon.secrets import create_key_file, master_key_path
 
@@ -87,6 +88,32 @@ def outbox_status(state: State) -> None:
     click.echo(f"pending {pending}; retrying {failing}; oldest {oldest.isoformat() if oldest else '-'}")
 
 
+def _status_line(state: State) -> str:
+    with state.engine().connect() as conn:
+        enterprises = conn.execute(select(func.count()).where(Enterprise.enabled.is_(True))).scalar()
+        messages = dict(conn.execute(select(Message.fetch_state, func.count()).group_by(Message.fetch_state)).all())
+        documents, size = conn.execute(select(func.count(), func.coalesce(func.sum(Document.size), 0))).one()
+        payments = dict(conn.execute(select(PaymentRequest.status, func.count()).group_by(PaymentRequest.status)).all())
+        pending = conn.execute(select(func.count()).where(OutboxRow.sent_at.is_(None))).scalar()
+        last_poll = conn.execute(select(func.max(PollState.last_success_at))).scalar()
+    polled = f"last poll {last_poll:%H:%M:%S}" if last_poll else "not polled yet"
+    payment_text = ", ".join(f"{count} {status}" for status, count in sorted(payments.items())) or "none"
+    return (f"{enterprises} enterprises ({polled}); messages: {sum(messages.values())} "
+            f"({messages.get('fetched', 0)} fetched, {messages.get('pending', 0)} pending); documents: {documents} "
+            f"({size / 1e6:.1f} MB); payment requests: {payment_text}; outbox pending: {pending}")
+
+
+@click.command()
+@click.option("--watch", type=click.FloatRange(0.5, 3600), help="Print again every this many seconds.")
+@pass_state
+def status(state: State, watch: float | None) -> None:
+    """One line: enterprises, messages, documents, payment requests, outbox backlog."""
+    click.echo(_status_line(state))
+    while watch:
+        time.sleep(watch)
+        click.echo(_status_line(state))
+
+
 @click.command()
 @pass_state
 def serve(state: State) -> None:
@@ -132,4 +159,4 @@ def worker(state: State, processes: int | None, threads: int | None, queues: tup
 
 
 
-COMMANDS = [init, db, config_group, outbox, serve, worker]
+COMMANDS = [init, db, config_group, outbox, status, serve, worker]
