@@ -46,3 +46,8 @@ services-stop:
 
 clean: services-stop
 	rm -rf $(VENV) .services var
+
+# Install (or upgrade) eboxd under systemd from this checkout: /opt/eboxd, /etc/eboxd, the units.
+.PHONY: install
+install:
+	deploy/install.sh

@@ -13,6 +13,19 @@ trap cleanup EXIT
 
 "$services/rabbitmq.sh" start >/dev/null
 "$services/postgres.sh" start >/dev/null
+# tests/deploy: systemd-analyze (verify, security) checks the units; systemd need not be running.
+command -v systemd-analyze >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends systemd; } >/dev/null
+# promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/deploy): the static binary
+# out of Debian's prometheus package (19 MB, about 2 s), into the venv. No server is installed.
+if [[ ! -x .venv/bin/promtool ]]; then
+    work=$(mktemp -d)
+    (cd "$work" && { apt-get download -q prometheus || { apt-get update -q && apt-get download -q prometheus; }; }) \
+        >/dev/null 2>&1 || { echo "cannot download Debian's prometheus package (for promtool)" >&2; exit 1; }
+    dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -xO ./usr/bin/promtool > .venv/bin/promtool.part
+    chmod 0755 .venv/bin/promtool.part && mv .venv/bin/promtool.part .venv/bin/promtool
+    rm -rf "$work"
+fi
 # shellcheck source=services/env.sh
 . "$services/env.sh"
 export EBOXD_TEST_AMQP_URL EBOXD_TEST_DATABASE_URL_PG

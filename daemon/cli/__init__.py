@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from daemon import __version__
-from daemon.cli import core, enterprise, sandbox
+from daemon.cli import core, doctor, enterprise, messages, payment, sandbox
 from daemon.cli._state import State
 from daemon.errors import EboxdError
 
@@ -34,7 +34,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     ctx.obj.long_running = ctx.invoked_subcommand in LONG_RUNNING
 
 
-for _command in (*core.COMMANDS, *enterprise.COMMANDS, *sandbox.COMMANDS):
+for _command in (*core.COMMANDS, *enterprise.COMMANDS, *sandbox.COMMANDS, *doctor.COMMANDS,
+                 *messages.COMMANDS, *payment.COMMANDS):
     cli.add_command(_command)
 
 

@@ -153,6 +153,10 @@ def worker(state: State, processes: int | None, threads: int | None, queues: tup
     if selected:
         args += ["--queues", *selected]
     env = dict(os.environ)
+    if multiproc_dir := env.get("PROMETHEUS_MULTIPROC_DIR"):
+        # dramatiq's metrics server is forked before our code runs: it reads only the environment.
+        env.setdefault("dramatiq_prom_db", multiproc_dir)
+        env.setdefault("dramatiq_prom_host", "127.0.0.1")
     if state.config_path:
         env["EBOXD_CONFIG"] = str(Path(state.config_path).absolute())
     os.execve(sys.executable, args, env)  # noqa: S606 - replaces this process, no shell involved

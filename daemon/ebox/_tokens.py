@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import structlog
 
+from daemon import metrics
+
 from ._assertion import ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE, build_client_assertion
 from ._credentials import Credential
 from ._environments import Environment
@@ -112,7 +114,11 @@ class TokenProvider:
             cached = self._cache.get(key)
             if cached is not None and cached.is_fresh(self._clock()):
                 return cached
-            token = self._request_token(credential, scope or self.scope)
+            try:
+                token = self._request_token(credential, scope or self.scope)
+            except (TokenError, TransportError) as exc:
+                metrics.EBOX_TOKEN_FAILURES.labels(reason=_failure_reason(exc)).inc()
+                raise
             self._cache[key] = token
             return token
 
@@ -222,6 +228,15 @@ class TokenProvider:
             token_type="Bearer",
             scope=granted if isinstance(granted, str) else scope,
         )
+
+
+def _failure_reason(exc: Exception) -> str:
+    """A bounded label for ``eboxd_ebox_token_failures_total``."""
+    reasons: dict[type[Exception], str] = {
+        TransportError: "unreachable", UnknownClient: "unknown_client", InvalidClientAssertion: "invalid_client",
+        InvalidScope: "invalid_scope", UnauthorizedClient: "unauthorized_client",
+    }
+    return next((reason for kind, reason in reasons.items() if isinstance(exc, kind)), "endpoint_error")
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -12,9 +12,11 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from daemon import metrics
+from daemon import __version__, metrics
 from daemon.config import Config
 from daemon.outbox import ConfirmingPublisher, OutboxRelay, add_task
+from daemon.poll.schedule import claim_due_polls
+from daemon.service.gauges import refresh_credential_gauges
 from daemon.service.http import StatusServer
 from daemon.service.scheduler import PeriodicJob, run_due_jobs
 from daemon.service.sdnotify import sd_notify, watchdog_interval
@@ -27,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 # The relay thread must have started a round within this many seconds, or the daemon is stuck.
 RELAY_STALL_SECONDS = 60.0
+# How often each node re-reads the enterprise and certificate gauges from the database.
+GAUGE_REFRESH_SECONDS = 60.0
 
 
 def create_publisher(config: Config) -> ConfirmingPublisher:
@@ -45,7 +49,14 @@ def default_jobs(config: Config) -> list[PeriodicJob]:
         add_task(tx, PURGE_OUTBOX, {"retention_days": retention},
                  idempotency_key=f"purge_outbox:{now:%Y-%m-%dT%H}")
 
-    return [PeriodicJob("purge-outbox", dt.timedelta(hours=1), purge_outbox)]
+    def enqueue_polls(tx: Connection, now: dt.datetime) -> None:
+        claim_due_polls(tx, config.poll, now)
+
+    return [
+        # Every round: due enterprises are claimed under a lease and queued as poll tasks.
+        PeriodicJob("enqueue-polls", dt.timedelta(seconds=config.service.loop_interval_seconds), enqueue_polls),
+        PeriodicJob("purge-outbox", dt.timedelta(hours=1), purge_outbox),
+    ]
 
 
 class Daemon:
@@ -61,6 +72,10 @@ class Daemon:
         self._relay_thread = threading.Thread(target=self._run_relay, name="outbox-relay", daemon=True)
         self._last_loop = time.monotonic()
         self._loop_ok = True
+        self._gauges_due = 0.0  # monotonic time of the next gauge refresh; 0: at the first round
+        self._enterprises = 0
+        metrics.create_serve_metrics()
+        metrics.BUILD_INFO.labels(version=__version__).set(1)
 
     def install_signal_handlers(self) -> None:
         def request_stop(signum: int, _frame: Any) -> None:
@@ -83,8 +98,12 @@ class Daemon:
         host, port = self.status_server.address
         self._relay_thread.start()
         sd_notify("READY=1", "STATUS=eboxd running")
+        watchdog = watchdog_interval()
         log.info("daemon.ready", http=f"http://{host}:{port}", database=self.engine.dialect.name,
-                 watchdog_seconds=watchdog_interval())
+                 watchdog_seconds=watchdog)
+        if watchdog is not None and self.config.service.loop_interval_seconds >= watchdog:
+            log.warning("daemon.watchdog_too_short", watchdog_seconds=watchdog,
+                        loop_interval_seconds=self.config.service.loop_interval_seconds)
         try:
             while not self.stop.wait(self.config.service.loop_interval_seconds):
                 self._round()
@@ -100,16 +119,21 @@ class Daemon:
         try:
             run_due_jobs(self.engine, self.jobs)
             self.relay.refresh_gauges()
+            if time.monotonic() >= self._gauges_due:
+                self._enterprises = refresh_credential_gauges(self.engine).enterprises_enabled
+                self._gauges_due = time.monotonic() + GAUGE_REFRESH_SECONDS
             self._loop_ok = True
         except Exception:
             self._loop_ok = False
             log.exception("daemon.round_failed")
         self._last_loop = time.monotonic()
         metrics.SCHEDULER_LAST_LOOP.set_to_current_time()
+        metrics.BROKER_UP.set(1 if self.relay.broker_up else 0)
         healthy, details = self.health()
-        status = (f"STATUS=outbox pending {self.relay.pending}, "
-                  f"broker {details['broker']}, {'healthy' if healthy else 'degraded'}")
-        # The watchdog is fed only when this loop and the relay both make progress.
+        status = (f"STATUS={'healthy' if healthy else 'degraded'}: {self._enterprises} enterprises, "
+                  f"outbox pending {self.relay.pending}, broker {details['broker']}")
+        # The watchdog is fed from here only, after a round that returned and succeeded, while the
+        # relay thread is alive and turning: a round stuck in a job or a database lock stops it.
         sd_notify(*(["WATCHDOG=1", status] if healthy else [status]))
 
     def _run_relay(self) -> None:

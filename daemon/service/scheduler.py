@@ -56,10 +56,10 @@ def run_due_jobs(engine: Engine, jobs: Sequence[PeriodicJob], now: dt.datetime |
                 tx.execute(ScheduledJob.__table__.update().where(ScheduledJob.name == job.name).values(
                     next_run_at=now + job.interval, last_run_at=now, last_error=None))
             ran.append(job.name)
-            metrics.SCHEDULER_JOB_RUNS.labels(job=job.name, outcome="ok").inc()
+            metrics.SCHEDULER_JOB_RUNS.labels(name=job.name, outcome="ok").inc()
         except Exception as exc:
             log.exception("scheduler.job_failed", job=job.name)
-            metrics.SCHEDULER_JOB_RUNS.labels(job=job.name, outcome="error").inc()
+            metrics.SCHEDULER_JOB_RUNS.labels(name=job.name, outcome="error").inc()
             with engine.begin() as tx:  # try again after one interval, and say why
                 tx.execute(ScheduledJob.__table__.update().where(ScheduledJob.name == job.name).values(
                     next_run_at=now + job.interval, last_error=f"{type(exc).__name__}: {exc}"[:1000]))

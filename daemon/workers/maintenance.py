@@ -7,6 +7,7 @@ import datetime as dt
 import dramatiq
 import structlog
 
+from daemon import metrics
 from daemon.outbox.relay import purge_sent_rows
 from daemon.workers.context import worker_context
 from daemon.workers.tasks import PURGE_OUTBOX
@@ -20,4 +21,5 @@ log = structlog.get_logger(__name__)
 def purge_outbox(retention_days: int) -> None:
     """Delete outbox rows confirmed more than ``retention_days`` ago. Idempotent by nature."""
     deleted = purge_sent_rows(worker_context().engine, dt.timedelta(days=retention_days))
+    metrics.OUTBOX_PURGED_ROWS.inc(deleted)
     log.info("outbox.purged", deleted=deleted, retention_days=retention_days)
