@@ -29,15 +29,26 @@ __all__ = [
     "BROKER_UP",
     "BUILD_INFO",
     "CERTIFICATE_EXPIRY",
+    "DOCUMENTS_STORED",
+    "DOCUMENT_BYTES",
     "EBOX_TOKEN_FAILURES",
     "ENTERPRISES",
     "EXPORTS",
+    "FETCH_FAILURES",
+    "MESSAGES_RECEIVED",
     "OUTBOX_OLDEST_PENDING",
     "OUTBOX_PENDING",
     "OUTBOX_PUBLISHED",
     "OUTBOX_PUBLISH_FAILURES",
     "OUTBOX_PURGED_ROWS",
     "OUTBOX_RELAY_BATCH_SECONDS",
+    "PAYMENT_REQUESTS",
+    "POLLS",
+    "POLLS_OVERDUE",
+    "POLL_FAILURES",
+    "POLL_LAG",
+    "POLL_SECONDS",
+    "QUEUE_MESSAGES",
     "SCHEDULER_JOB_RUNS",
     "SCHEDULER_LAST_LOOP",
     "SERVE_METRICS",
@@ -60,7 +71,30 @@ EXPORTS = Counter(
     ["exporter", "outcome"],
 )
 
-WORKER_METRICS: tuple[Any, ...] = (EBOX_TOKEN_FAILURES, OUTBOX_PURGED_ROWS, EXPORTS)
+POLLS = Counter(
+    "eboxd_polls_total", "Enterprise polls by outcome (ok, failed, stale: the lease was gone).", ["outcome"]
+)
+POLL_FAILURES = Counter(
+    "eboxd_poll_failures_total", "Failed polls by reason (the error's type: ServerError, EboxTimeout, …).", ["reason"]
+)
+POLL_SECONDS = Histogram(
+    "eboxd_poll_duration_seconds", "Time to poll one enterprise (every provider, every page) and store the result.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+MESSAGES_RECEIVED = Counter("eboxd_messages_received_total", "New e-Box messages stored.")
+DOCUMENTS_STORED = Counter("eboxd_documents_stored_total", "Documents downloaded, checked and stored.")
+DOCUMENT_BYTES = Counter("eboxd_document_bytes_total", "Bytes of documents downloaded and stored.")
+FETCH_FAILURES = Counter(
+    "eboxd_fetch_failures_total", "Failed message fetches by reason (the error's type); retried.", ["reason"]
+)
+PAYMENT_REQUESTS = Counter(
+    "eboxd_payment_requests_total", "Payment requests read from documents, by status (open, review).", ["status"]
+)
+
+WORKER_METRICS: tuple[Any, ...] = (
+    EBOX_TOKEN_FAILURES, OUTBOX_PURGED_ROWS, EXPORTS, POLLS, POLL_FAILURES, POLL_SECONDS, MESSAGES_RECEIVED,
+    DOCUMENTS_STORED, DOCUMENT_BYTES, FETCH_FAILURES, PAYMENT_REQUESTS,
+)
 
 # --- eboxd serve only: created on first use ----------------------------------------------------
 
@@ -94,6 +128,18 @@ _SERVE_FACTORIES: dict[str, Callable[[], Any]] = {
         "When the certificate of an enabled enterprise's credential expires (Unix time).", ["enterprise", "kind"],
     ),
     "BUILD_INFO": lambda: Gauge("eboxd_build_info", "Always 1; the labels say which eboxd runs.", ["version"]),
+    "POLL_LAG": lambda: Gauge(
+        "eboxd_poll_lag_seconds",
+        "Now minus the last successful poll, over enabled enterprises (never polled: since they were added), "
+        "as quantiles.", ["quantile"],
+    ),
+    "POLLS_OVERDUE": lambda: Gauge(
+        "eboxd_polls_overdue", "Enabled enterprises whose next poll is more than one interval late."
+    ),
+    "QUEUE_MESSAGES": lambda: Gauge(
+        "eboxd_queue_messages", "Messages ready in each of eboxd's RabbitMQ queues (and their delay queues).",
+        ["queue"],
+    ),
 }
 
 SERVE_METRICS: tuple[str, ...] = tuple(_SERVE_FACTORIES)
@@ -110,6 +156,9 @@ if TYPE_CHECKING:
     ENTERPRISES: Gauge
     CERTIFICATE_EXPIRY: Gauge
     BUILD_INFO: Gauge
+    POLL_LAG: Gauge
+    POLLS_OVERDUE: Gauge
+    QUEUE_MESSAGES: Gauge
 
 _create_lock = threading.Lock()
 

@@ -46,6 +46,7 @@ class FetchOutcome:
     documents: int = 0
     bytes: int = 0
     payment_request: int | None = None
+    payment_status: str | None = None  # open or review, when this fetch created the request
     skipped: list[str] = field(default_factory=list)
     already_fetched: bool = False
 
@@ -83,6 +84,8 @@ def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, conf
                 outcome.payment_request = record_payment_request(
                     tx, info, enterprise_id=message.enterprise_id, number=number, message_id=message_id,
                     ebox_message_id=ebox_id, document_id=document_ids.get(main.key) if main else None)
+                if outcome.payment_request is not None:
+                    outcome.payment_status = "review" if info.needs_review else "open"
             tx.execute(update(Message).where(Message.id == message_id)
                        .values(fetch_state="fetched", fetched_at=utcnow(), fetch_error=None))
         if config.documents.hide_after_processing:

@@ -16,12 +16,12 @@ from daemon import __version__, metrics
 from daemon.config import Config
 from daemon.outbox import ConfirmingPublisher, OutboxRelay, add_task
 from daemon.poll.schedule import claim_due_polls
-from daemon.service.gauges import refresh_credential_gauges
+from daemon.service.gauges import refresh_credential_gauges, refresh_poll_gauges, refresh_queue_gauges
 from daemon.service.http import StatusServer
 from daemon.service.scheduler import PeriodicJob, run_due_jobs
 from daemon.service.sdnotify import sd_notify, watchdog_interval
 from daemon.workers.broker import amqp_url
-from daemon.workers.tasks import PURGE_OUTBOX
+from daemon.workers.tasks import PURGE_OUTBOX, QUEUES
 
 __all__ = ["Daemon", "create_publisher", "default_jobs"]
 
@@ -121,6 +121,8 @@ class Daemon:
             self.relay.refresh_gauges()
             if time.monotonic() >= self._gauges_due:
                 self._enterprises = refresh_credential_gauges(self.engine).enterprises_enabled
+                refresh_poll_gauges(self.engine, self.config.poll.interval_seconds)
+                refresh_queue_gauges(amqp_url(self.config), QUEUES)
                 self._gauges_due = time.monotonic() + GAUGE_REFRESH_SECONDS
             self._loop_ok = True
         except Exception:

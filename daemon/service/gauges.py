@@ -1,4 +1,5 @@
-"""Gauges that ``eboxd serve`` reads from the database: enterprises and certificate expiry.
+"""Gauges that ``eboxd serve`` reads from the database (enterprises, certificate expiry, poll lag)
+and from RabbitMQ (queue depth).
 
 Every node refreshes its own copy (the values are facts about shared data, so alert rules take the
 ``min``/``max`` across nodes); this is not a scheduled job, which only one node would run.
@@ -6,15 +7,19 @@ Every node refreshes its own copy (the values are facts about shared data, so al
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+import pika
+import pika.exceptions
+from dramatiq.common import dq_name
 from prometheus_client import Gauge
 from sqlalchemy import Engine, func, select
 
 from daemon import metrics
-from daemon.db.models import Credential, Enterprise
+from daemon.db.models import Credential, Enterprise, PollState, utcnow
 
-__all__ = ["CredentialGauges", "refresh_credential_gauges"]
+__all__ = ["CredentialGauges", "refresh_credential_gauges", "refresh_poll_gauges", "refresh_queue_gauges"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,49 @@ def _label_sets(gauge: Gauge) -> set[tuple[str, str]]:
         (sample.labels["enterprise"], sample.labels["kind"])
         for family in gauge.collect() for sample in family.samples
     }
+
+
+LAG_QUANTILES = (0.5, 0.9, 0.99, 1.0)
+
+
+def refresh_poll_gauges(engine: Engine, interval_seconds: float, now: dt.datetime | None = None) -> None:
+    """``eboxd_poll_lag_seconds`` by quantile (1.0 is the worst enterprise) and ``eboxd_polls_overdue``.
+
+    Quantiles, not one series per enterprise: 10,000 enterprises must not mean 10,000 series.
+    """
+    now = now or utcnow()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(PollState.last_success_at, Enterprise.created_at, PollState.next_poll_at)
+            .join(Enterprise, Enterprise.id == PollState.enterprise_id).where(Enterprise.enabled.is_(True))
+        ).all()
+    lags = sorted((now - (success or created)).total_seconds() for success, created, _ in rows)
+    for quantile in LAG_QUANTILES:
+        value = lags[min(len(lags) - 1, int(quantile * len(lags)))] if lags else 0.0
+        metrics.POLL_LAG.labels(quantile=f"{quantile:g}").set(max(value, 0.0))
+    late = dt.timedelta(seconds=interval_seconds)
+    metrics.POLLS_OVERDUE.set(sum(1 for *_, next_poll in rows if now - next_poll > late))
+
+
+def refresh_queue_gauges(amqp_url: str, queues: tuple[str, ...]) -> None:
+    """``eboxd_queue_messages`` from a passive declare of each queue, on a short-lived connection
+    (the relay's connection belongs to the relay thread)."""
+    parameters = pika.URLParameters(amqp_url)
+    parameters.socket_timeout = parameters.stack_timeout = 2.0  # never hold up the loop (and watchdog) long
+    parameters.connection_attempts = 1
+    try:
+        connection = pika.BlockingConnection(parameters)
+    except (pika.exceptions.AMQPError, OSError):
+        return  # the broker gauge and the relay already say the broker is down
+    try:
+        for queue in queues:
+            for name in (queue, dq_name(queue)):
+                channel = connection.channel()
+                try:
+                    count = channel.queue_declare(name, passive=True).method.message_count
+                except pika.exceptions.ChannelClosedByBroker:
+                    continue  # not declared yet: no worker and no message so far
+                metrics.QUEUE_MESSAGES.labels(queue=name).set(count)
+                channel.close()
+    finally:
+        connection.close()

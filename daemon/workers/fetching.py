@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 import structlog
 
+from daemon import metrics
 from daemon.fetch import fetch_message
 from daemon.workers.context import worker_context
 from daemon.workers.tasks import FETCH_MESSAGE
@@ -20,7 +21,16 @@ def fetch_message_actor(message_id: int) -> None:
     retries with backoff (bounded under RabbitMQ's ack timeout)."""
     context = worker_context()
     structlog.contextvars.bind_contextvars(message_row=message_id)
-    outcome = fetch_message(context.engine, context.access, context.store, context.config, message_id)
+    try:
+        outcome = fetch_message(context.engine, context.access, context.store, context.config, message_id)
+    except Exception as exc:
+        metrics.FETCH_FAILURES.labels(reason=type(exc).__name__[:40]).inc()
+        log.warning("fetch.failed", error=f"{type(exc).__name__}: {exc}")
+        raise  # dramatiq retries with backoff; the message stays pending meanwhile
+    metrics.DOCUMENTS_STORED.inc(outcome.documents)
+    metrics.DOCUMENT_BYTES.inc(outcome.bytes)
+    if outcome.payment_status:
+        metrics.PAYMENT_REQUESTS.labels(status=outcome.payment_status).inc()
     if not outcome.already_fetched:
         log.info("fetch.done", documents=outcome.documents, bytes=outcome.bytes,
                  payment_request=outcome.payment_request, skipped=outcome.skipped or None)

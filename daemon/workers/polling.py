@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 import structlog
 
+from daemon import metrics
 from daemon.poll import Lease, poll_enterprise, start_poll
 from daemon.workers.context import worker_context
 from daemon.workers.tasks import POLL_ENTERPRISE
@@ -21,7 +22,13 @@ def poll_enterprise_actor(enterprise_id: int, lease: str) -> None:
     context = worker_context()
     run = start_poll(context.engine, Lease(enterprise_id, lease), context.config.poll)
     if run is None:
+        metrics.POLLS.labels(outcome="stale").inc()
         log.info("poll.skipped_stale_lease", enterprise_id=enterprise_id)
         return
     structlog.contextvars.bind_contextvars(enterprise_id=enterprise_id)
-    poll_enterprise(context.engine, context.access, context.config, enterprise_id, run)
+    with metrics.POLL_SECONDS.time():
+        outcome = poll_enterprise(context.engine, context.access, context.config, enterprise_id, run)
+    metrics.POLLS.labels(outcome="failed" if outcome.error else "ok").inc()
+    if outcome.error:
+        metrics.POLL_FAILURES.labels(reason=outcome.error.split(":", 1)[0][:40]).inc()
+    metrics.MESSAGES_RECEIVED.inc(outcome.new_messages)
