@@ -93,4 +93,24 @@ def register_client(state: State, number: str, certificate: str, url: str | None
     click.echo(json.loads(response.text)["clientId"])
 
 
+@sandbox.command("publish")
+@click.option("--enterprise", "number", required=True, help="The e-Box that receives the letter.")
+@click.option("--kind", help="Letter kind (as in the sandbox catalogue), default: the sandbox chooses.")
+@click.option("--language", type=click.Choice(["fr", "nl", "de"]), help="Language of the letter.")
+@click.option("--url", help="Sandbox base URL (default: [ebox] sandbox_url).")
+@pass_state
+def publish(state: State, number: str, kind: str | None, language: str | None, url: str | None) -> None:
+    """Publish a new letter in a sandbox e-Box now, and print its message id."""
+    body = {"enterpriseNumber": parse_number(number), **({"kind": kind} if kind else {}),
+            **({"language": language} if language else {})}
+    base = (url or state.config.ebox.sandbox_url).rstrip("/")
+    try:
+        response = httpx.post(f"{base}/_sandbox/messages", json=body, timeout=10)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"sandbox not reachable at {base}: {exc} (start it with `eboxd sandbox`)") from None
+    if response.status_code not in (200, 201):
+        raise click.ClickException(f"sandbox refused to publish: {response.text}")
+    click.echo(response.json().get("messageId", response.text))
+
+
 COMMANDS = [sandbox]

@@ -214,3 +214,26 @@ def test_private_key_never_in_logs_nor_in_the_database_unencrypted(
         assert needle not in raw
     assert b"PRIVATE KEY" not in raw
     engine.dispose()
+
+
+def test_key_rotation_reencrypts_and_keeps_working(eboxd: Eboxd, sandbox: EboxSandbox, tmp_path: Path,
+                                                   database_url: str) -> None:
+    number, client_id = onboard(eboxd, sandbox, tmp_path)
+    engine = create_db_engine(database_url)
+    with engine.connect() as conn:
+        before = conn.execute(sa.select(Credential.private_key_encrypted)).scalar_one()
+    rotated = eboxd("keys", "rotate", "--new-key")
+    assert "1 secret(s) re-encrypted" in rotated.stdout
+    key_file = tmp_path / "state" / "master.key"
+    assert len([line for line in key_file.read_text().splitlines() if line and not line.startswith("#")]) == 2
+    with engine.connect() as conn:
+        after = conn.execute(sa.select(Credential.private_key_encrypted)).scalar_one()
+    assert after != before
+    assert "0 secret(s) re-encrypted under the current key, 1 already were" in eboxd("keys", "rotate").stdout
+    assert "messages" in eboxd("enterprise", "connect", number, "--client-id", client_id).stdout
+    # The old key is no longer needed: drop it, the secret still decrypts.
+    lines = key_file.read_text().splitlines()
+    keys = [line for line in lines if line and not line.startswith("#")]
+    key_file.write_text("\n".join([keys[0]]) + "\n")
+    assert "messages" in eboxd("enterprise", "connect", number, "--client-id", client_id).stdout
+    engine.dispose()
