@@ -146,6 +146,8 @@ class DocumentsConfig:
     # Hide messages in the e-Box web view once eboxd has stored them.
     hide_after_processing: bool = False
     max_size_mb: int = _bounded(1, 2048, default=100)
+    # A fetch still failing after dramatiq's retries is queued again this long after its last failure.
+    refetch_after_seconds: float = _bounded(1, 7 * 86_400, default=7200.0)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,18 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     values = _validate_file(raw, where)
     _apply_environment(values, environ)
     built = {name: cls(**values.get(name, {})) for name, cls in sections().items()}
-    return Config(**built, source=source)
+    config = Config(**built, source=source)
+    _check_together(config, where)
+    return config
+
+
+def _check_together(config: Config, where: _Locator) -> None:
+    """Settings that are only wrong in combination."""
+    if config.poll.lease_seconds <= config.worker.time_limit_seconds:
+        raise ConfigError(
+            f"{where('poll', 'lease_seconds')}: [poll] lease_seconds ({config.poll.lease_seconds:g}) must be longer "
+            f"than [worker] time_limit_seconds ({config.worker.time_limit_seconds:g}), or a poll outliving its "
+            "lease could be claimed again and run twice at once")
 
 
 class _Locator:

@@ -35,7 +35,9 @@ __all__ = [
     "ENTERPRISES",
     "EXPORTS",
     "FETCH_FAILURES",
+    "MESSAGES_PENDING_FETCH",
     "MESSAGES_RECEIVED",
+    "OLDEST_PENDING_FETCH",
     "OUTBOX_OLDEST_PENDING",
     "OUTBOX_PENDING",
     "OUTBOX_PUBLISHED",
@@ -136,6 +138,13 @@ _SERVE_FACTORIES: dict[str, Callable[[], Any]] = {
     "POLLS_OVERDUE": lambda: Gauge(
         "eboxd_polls_overdue", "Enabled enterprises whose next poll is more than one interval late."
     ),
+    "MESSAGES_PENDING_FETCH": lambda: Gauge(
+        "eboxd_messages_pending_fetch", "Messages whose documents are not stored yet, by state (queued, failing).",
+        ["state"],
+    ),
+    "OLDEST_PENDING_FETCH": lambda: Gauge(
+        "eboxd_oldest_pending_fetch_seconds", "Age of the oldest message whose documents are not stored yet."
+    ),
     "QUEUE_MESSAGES": lambda: Gauge(
         "eboxd_queue_messages", "Messages ready in each of eboxd's RabbitMQ queues (and their delay queues).",
         ["queue"],
@@ -159,6 +168,8 @@ if TYPE_CHECKING:
     POLL_LAG: Gauge
     POLLS_OVERDUE: Gauge
     QUEUE_MESSAGES: Gauge
+    MESSAGES_PENDING_FETCH: Gauge
+    OLDEST_PENDING_FETCH: Gauge
 
 _create_lock = threading.Lock()
 

@@ -142,6 +142,8 @@ class Message(Base):
     fetch_state: Mapped[str] = mapped_column(String(20), default="pending")  # pending, fetched, failed
     fetched_at: Mapped[dt.datetime | None]
     fetch_error: Mapped[str | None] = mapped_column(Text)
+    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed ones
+    fetch_failed_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     raw: Mapped[dict[str, Any] | None]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -24,6 +24,7 @@ from daemon.fetch.language import guess_language
 from daemon.outbox import add_event
 from daemon.payments.requests import record_payment_request
 from daemon.poll.access import EboxAccess
+from daemon.poll.poller import READ_ONLY
 from daemon.store import DocumentStore
 
 __all__ = ["FetchOutcome", "fetch_message"]
@@ -55,6 +56,7 @@ def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, conf
                   message_id: int) -> FetchOutcome:
     outcome = FetchOutcome()
     with Session(engine) as session:
+        session.connection(execution_options=READ_ONLY)
         message = session.get(Message, message_id)
         if message is None or message.fetch_state == "fetched":
             outcome.already_fetched = message is not None

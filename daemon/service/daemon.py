@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from daemon import __version__, metrics
 from daemon.config import Config
+from daemon.fetch.failures import requeue_failed_fetches
 from daemon.outbox import ConfirmingPublisher, OutboxRelay, add_task
 from daemon.poll.schedule import claim_due_polls
 from daemon.service.gauges import refresh_credential_gauges, refresh_poll_gauges, refresh_queue_gauges
@@ -52,9 +53,15 @@ def default_jobs(config: Config) -> list[PeriodicJob]:
     def enqueue_polls(tx: Connection, now: dt.datetime) -> None:
         claim_due_polls(tx, config.poll, now)
 
+    refetch_after = dt.timedelta(seconds=config.documents.refetch_after_seconds)
+
+    def requeue_fetches(tx: Connection, now: dt.datetime) -> None:
+        requeue_failed_fetches(tx, refetch_after, now)
+
     return [
         # Every round: due enterprises are claimed under a lease and queued as poll tasks.
         PeriodicJob("enqueue-polls", dt.timedelta(seconds=config.service.loop_interval_seconds), enqueue_polls),
+        PeriodicJob("requeue-fetches", min(dt.timedelta(minutes=1), refetch_after / 2), requeue_fetches),
         PeriodicJob("purge-outbox", dt.timedelta(hours=1), purge_outbox),
     ]
 

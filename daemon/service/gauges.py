@@ -17,7 +17,7 @@ from prometheus_client import Gauge
 from sqlalchemy import Engine, func, select
 
 from daemon import metrics
-from daemon.db.models import Credential, Enterprise, PollState, utcnow
+from daemon.db.models import Credential, Enterprise, Message, PollState, utcnow
 
 __all__ = ["CredentialGauges", "refresh_credential_gauges", "refresh_poll_gauges", "refresh_queue_gauges"]
 
@@ -82,6 +82,14 @@ def refresh_poll_gauges(engine: Engine, interval_seconds: float, now: dt.datetim
         metrics.POLL_LAG.labels(quantile=f"{quantile:g}").set(max(value, 0.0))
     late = dt.timedelta(seconds=interval_seconds)
     metrics.POLLS_OVERDUE.set(sum(1 for *_, next_poll in rows if now - next_poll > late))
+    with engine.connect() as conn:
+        failing, queued, oldest = conn.execute(
+            select(func.count(Message.fetch_failed_at), func.count(), func.min(Message.received_at))
+            .where(Message.fetch_state == "pending")
+        ).one()
+    metrics.MESSAGES_PENDING_FETCH.labels(state="failing").set(failing)
+    metrics.MESSAGES_PENDING_FETCH.labels(state="queued").set(queued - failing)
+    metrics.OLDEST_PENDING_FETCH.set((now - oldest).total_seconds() if oldest else 0.0)
 
 
 def refresh_queue_gauges(amqp_url: str, queues: tuple[str, ...]) -> None:
