@@ -32,19 +32,34 @@ def test_happy_path_issues_opaque_bearer_token(sandbox, http, make_caller) -> No
     assert caller.get("/ebox").status_code == 200
 
 
+class NOW_PLUS:  # noqa: N801 - reads as a value in the parameter table
+    """A claim time relative to the moment the test runs."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+
+    def resolve(self) -> int:
+        return int(datetime.now(UTC).timestamp()) + self.seconds
+
+    def __repr__(self) -> str:
+        return f"now{self.seconds:+d}s"
+
+
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
         ({"aud": "https://services.socialsecurity.be/REST/oauth/v5/token"}, "aud must be"),
-        ({"exp": int(datetime.now(UTC).timestamp()) - 600}, "expired"),
-        ({"exp": int(datetime.now(UTC).timestamp()) + 3600}, "too far in the future"),
-        ({"iat": int(datetime.now(UTC).timestamp()) + 600}, "iat is in the future"),
+        ({"exp": NOW_PLUS(-600)}, "expired"),
+        ({"exp": NOW_PLUS(3600)}, "too far in the future"),
+        ({"iat": NOW_PLUS(600)}, "iat is in the future"),
         ({"jti": None}, "'jti'"),
         ({"iat": None}, "'iat'"),
         ({"sub": "someone_else"}, "iss"),
     ],
 )
 def test_forged_claims_are_refused(sandbox, http, make_caller, rsa_key, overrides, fragment) -> None:
+    # Times are resolved now, not when the module was collected (minutes earlier in a long run).
+    overrides = {k: (v.resolve() if isinstance(v, NOW_PLUS) else v) for k, v in overrides.items()}
     caller = make_caller(0, token=False)
     response = _post(http, sandbox, make_assertion(rsa_key, caller.client_id, sandbox.token_url, **overrides))
     assert response.status_code == 401
