@@ -81,6 +81,12 @@ def test_faults_lose_nothing_duplicate_nothing_and_show_in_metrics(faulty: Integ
     # The failures are visible: fetches that failed (cut-off downloads) and were retried.
     assert metric(samples, "dramatiq_message_errors_total", actor_name="fetch_message") > 0
     assert metric(samples, "dramatiq_message_retries_total", actor_name="fetch_message") > 0
+    assert metric(samples, "eboxd_fetch_failures_total") > 0
+    assert metric(samples, "eboxd_polls_total", outcome="ok") > 0
+    # eboxd's own counters add up to what was stored, once, across the worker processes.
+    assert metric(samples, "eboxd_messages_received_total") == summary.messages
+    assert metric(samples, "eboxd_documents_stored_total") == summary.documents
+    assert metric(samples, "eboxd_payment_requests_total") == summary.payment_requests
 
 
 @pytest.fixture
