@@ -153,12 +153,13 @@ class ConfirmingPublisher:
         except (BrokerUnavailable, *AMQP_ERRORS) as exc:
             result.broker_error = _describe(exc)
             self.close()
+        confirmed = set(result.confirmed)
         unconfirmed = set(self._in_flight.values()) | {
-            m.key for m in batch if m.key not in result.failed and m.key not in result.confirmed
+            m.key for m in batch if m.key not in result.failed and m.key not in confirmed
         }
+        if unconfirmed:
+            result.confirmed = [key for key in result.confirmed if key not in unconfirmed]
         for key in unconfirmed:
-            if key in result.confirmed:
-                result.confirmed.remove(key)
             result.failed.setdefault(key, result.broker_error or "no confirm before the timeout")
         self._in_flight = {}
         return result

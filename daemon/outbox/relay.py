@@ -12,6 +12,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,8 +127,8 @@ class OutboxRelay:
         if result.confirmed:
             ids = [by_event[key].id for key in result.confirmed]
             tx.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=now))
-            for row in (by_event[key] for key in result.confirmed):
-                metrics.OUTBOX_PUBLISHED.labels(kind=row.kind).inc()
+            for kind, count in Counter(by_event[key].kind for key in result.confirmed).items():
+                metrics.OUTBOX_PUBLISHED.labels(kind=kind).inc(count)
         if result.broker_error:
             # The broker is down, not these rows: leave them due, the run loop backs off instead.
             metrics.OUTBOX_PUBLISH_FAILURES.labels(reason="broker_unavailable").inc()
