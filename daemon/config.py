@@ -151,6 +151,13 @@ class DocumentsConfig:
 
 
 @dataclass(frozen=True)
+class BankingConfig:
+    # A bank movement with the amount and IBAN of a payment request but no reference is suggested
+    # (never marked paid) when booked within this many days of its due date (else its creation).
+    match_window_days: int = _bounded(1, 366, default=60)
+
+
+@dataclass(frozen=True)
 class SecretsConfig:
     key_file: str = ""  # empty: $CREDENTIALS_DIRECTORY/eboxd-master-key, else <data_dir>/master.key
 
@@ -167,6 +174,7 @@ class Config:
     ebox: EboxConfig = field(default_factory=EboxConfig)
     poll: PollConfig = field(default_factory=PollConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    banking: BankingConfig = field(default_factory=BankingConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     source: str = "defaults"
 

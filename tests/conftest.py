@@ -8,12 +8,18 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from daemon.db import create_db_engine, upgrade
+
+# The suite's property tests run a fixed, reproducible set of examples (a red CI must be red again
+# on a rerun); longer, randomised budgets belong in benchmarks/.
+hypothesis.settings.register_profile("eboxd-suite", derandomize=True, deadline=None, database=None)
+hypothesis.settings.load_profile("eboxd-suite")
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from daemon import __version__
-from daemon.cli import core, doctor, enterprise, keys, messages, payment, sandbox
+from daemon.cli import bank, core, doctor, enterprise, exporters, keys, messages, payment, sandbox
 from daemon.cli._state import State
 from daemon.errors import EboxdError
 
@@ -35,7 +35,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 for _command in (*core.COMMANDS, *enterprise.COMMANDS, *sandbox.COMMANDS, *doctor.COMMANDS,
-                 *messages.COMMANDS, *payment.COMMANDS, *keys.COMMANDS):
+                 *messages.COMMANDS, *payment.COMMANDS, *keys.COMMANDS, *exporters.COMMANDS, *bank.COMMANDS):
     cli.add_command(_command)
 
 

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+import segno
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.orm import Session
 
 from daemon.cli._state import State, pass_state
 from daemon.payments import FIELD_NAMES, PaymentInfo, UnreadableDocument, extract_payment, pdf_text
+from daemon.payments.manage import PaymentRefused, edit_payment_request, epc_payload, find_payment_request
+from daemon.payments.requests import REVIEWS_KEY
 
 __all__ = ["COMMANDS", "FieldRow", "console", "extraction_json", "field_table", "plain", "read_pdf"]
 
@@ -161,7 +165,7 @@ def _print_extraction(path: Path, info: PaymentInfo) -> None:
 
 @click.group()
 def payment() -> None:
-    """Payment requests: reading them from documents."""
+    """Payment requests: reading them from documents, correcting them, paying them by QR code."""
 
 
 @payment.command("extract", short_help="Read the payment fields of any PDF, with source and confidence.")
@@ -182,6 +186,125 @@ def extract(state: State, file: Path, as_json: bool) -> None:
         click.echo(json.dumps(extraction_json(info), indent=2, ensure_ascii=False))
     else:
         _print_extraction(file, info)
+
+
+
+# -- stored payment requests: show, edit, qr ---------------------------------------------------
+
+_COLUMN_OF = {"beneficiary": "beneficiary_name"}
+_EPC_MAX_VERSION = 13
+
+
+def stored_json(request: Any) -> dict[str, Any]:
+    """A stored payment request as JSON: flat values, status, version, sources and review reasons."""
+    sources = dict(request.field_sources or {})
+    reviews = sources.pop(REVIEWS_KEY, None) or []
+    return {
+        "payment_request_id": request.id, "document_id": request.document_id, "status": request.status,
+        "version": request.version,
+        "amount": None if request.amount is None else f"{request.amount:.2f}", "currency": request.currency,
+        "iban": request.iban, "bic": request.bic, "reference": request.reference,
+        "reference_kind": request.reference_kind,
+        "due_date": None if request.due_date is None else request.due_date.isoformat(),
+        "beneficiary": request.beneficiary_name, "sources": sources, "review_reasons": reviews,
+    }
+
+
+def _stored_rows(request: Any) -> list[FieldRow]:
+    sources = request.field_sources or {}
+    rows = []
+    for name in FIELD_NAMES:
+        value = getattr(request, _COLUMN_OF.get(name, name))
+        found = sources.get(name)
+        meta: dict[str, Any] = found if isinstance(found, dict) else {}
+        if value is None:
+            rows.append(FieldRow(name, ""))
+            continue
+        text = f"{value:.2f}" if name == "amount" else value.isoformat() if name == "due_date" else str(value)
+        if name == "reference" and request.reference_kind:
+            text += f" ({request.reference_kind})"
+        confidence = meta.get("confidence")
+        evidence = f"was {meta['previous']}" if meta.get("source") == "manual" and meta.get("previous") else ""
+        rows.append(FieldRow(name, text, str(meta.get("source", "?")),
+                             float(confidence) if isinstance(confidence, int | float) else None, evidence))
+    return rows
+
+
+def _print_stored(request: Any) -> None:
+    out = console()
+    out.print(Text(f"payment request {request.id} (document {request.document_id}): {request.status}, "
+                   f"version {request.version}", style="bold"))
+    out.print(field_table(_stored_rows(request)))
+    for review in (request.field_sources or {}).get(REVIEWS_KEY) or []:
+        message = review.get("message", review) if isinstance(review, dict) else review
+        field = f"{review.get('field')}: " if isinstance(review, dict) and review.get("field") else ""
+        out.print(Text(f"review: {field}{message}", style="yellow"), soft_wrap=True)
+
+
+@payment.command("show", short_help="A stored payment request, by document id.")
+@click.argument("document_id", metavar="DOC", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (flat values, status, version, sources).")
+@pass_state
+def show(state: State, document_id: int, as_json: bool) -> None:
+    """The payment request of document DOC (`eboxd messages show ID` lists a message's documents):
+    each field with its source, the status and why it needs review, if it does."""
+    with Session(state.engine()) as session:
+        request = find_payment_request(session, document_id)
+        if as_json:
+            click.echo(json.dumps(stored_json(request), indent=2, ensure_ascii=False))
+        else:
+            _print_stored(request)
+
+
+@payment.command("edit", short_help="Correct a payment request's fields (validated, recorded as manual).")
+@click.argument("document_id", metavar="DOC", type=int)
+@click.option("--amount", help="Amount in euros, e.g. 1234.56 (at most 2 decimals, 0.01 to 999999999.99).")
+@click.option("--iban", help="Beneficiary IBAN (any spacing); its check digits are verified.")
+@click.option("--bic", help="Beneficiary BIC (8 or 11 characters).")
+@click.option("--reference", help="Structured communication (+++123/4567/89012+++), RF reference or free text.")
+@click.option("--due-date", "due_date", help="Due date, YYYY-MM-DD.")
+@click.option("--name", "name", help="Beneficiary name (at most 70 characters).")
+@pass_state
+def edit(state: State, document_id: int, amount: str | None, iban: str | None, bic: str | None,
+         reference: str | None, due_date: str | None, name: str | None) -> None:
+    """Correct the payment request of document DOC.
+
+    Each value is checked (IBAN and OGM/RF check digits, BIC format, amount within the SEPA limits,
+    date) and refused with the reason. Changed fields are recorded with source `manual`, the
+    request's version goes up and be.eboxd.payment.requested is sent again with the new data.
+    """
+    result = edit_payment_request(state.engine(), document_id, {
+        "amount": amount, "iban": iban, "bic": bic, "reference": reference, "due_date": due_date,
+        "beneficiary": name})
+    if not result.changed:
+        click.echo(f"payment request {result.request_id}: nothing changed (version {result.version})")
+        return
+    click.echo(f"payment request {result.request_id}: changed {', '.join(result.changed)}; version "
+               f"{result.version}, status {result.status}")
+
+
+@payment.command("qr", short_help="EPC069-12 (SEPA) QR code of a payment request, as PNG or SVG.")
+@click.argument("document_id", metavar="DOC", type=int)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file: .png or .svg.")
+@click.option("--scale", default=6, show_default=True, type=click.IntRange(1, 40), help="Pixels per module.")
+@pass_state
+def qr(state: State, document_id: int, output: Path, scale: int) -> None:
+    """Write the EPC QR code ("SEPA QR") that banking apps scan to prefill the transfer of DOC's
+    payment request: IBAN, name, amount in euros, and the OGM/RF as structured reference."""
+    kind = output.suffix.lower()
+    if kind not in (".png", ".svg"):
+        raise PaymentRefused(f"{output}: the output must end in .png or .svg")
+    with Session(state.engine()) as session:
+        payload = epc_payload(find_payment_request(session, document_id))
+    code = segno.make_qr(payload, error="m", boost_error=False)
+    if code.version > _EPC_MAX_VERSION:  # type: ignore[operator]
+        raise PaymentRefused(f"the EPC payload needs QR version {code.version}; EPC069-12 allows at most 13")
+    try:
+        code.save(str(output), scale=scale, border=4)
+    except OSError as exc:
+        raise PaymentRefused(f"{output}: cannot write: {exc.strerror}") from None
+    click.echo(f"{output}: EPC QR code, {len(payload)} bytes, version {code.version}")
 
 
 COMMANDS = [payment]

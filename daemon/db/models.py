@@ -38,6 +38,7 @@ __all__ = [
     "DocumentBlob",
     "Enterprise",
     "Export",
+    "ExporterConfig",
     "Message",
     "OutboxRow",
     "PaymentRequest",
@@ -181,6 +182,8 @@ class PaymentRequest(Base):
     beneficiary_name: Mapped[str | None] = mapped_column(String(140))
     field_sources: Mapped[dict[str, Any] | None]  # field → {"source": ebox|pdf|manual, "confidence": …}
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    # Bumped by each manual edit; ``payment.requested:<id>:<version>`` keys its event.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -206,6 +209,9 @@ class BankTransaction(Base):
         ForeignKey("payment_requests.id", ondelete="SET NULL")
     )
     raw: Mapped[dict[str, Any] | None]
+    # None: not examined yet; "matched", "suggested" (a person must confirm) or "unmatched".
+    match_state: Mapped[str | None] = mapped_column(String(20), index=True)
+    match_note: Mapped[str | None] = mapped_column(Text)
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -295,3 +301,23 @@ class ScheduledJob(Base):
     next_run_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_run_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ExporterConfig(Base):
+    """An exporter enabled for one enterprise: which plugin, where to (``target``) and its settings.
+
+    Secret settings are stored encrypted (``daemon.secrets``), bound to this enterprise, exporter
+    and target; ``daemon.exports.configs`` reads and writes them.
+    """
+
+    __tablename__ = "exporter_configs"
+    __table_args__ = (UniqueConstraint("enterprise_id", "exporter", "target"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"), index=True)
+    exporter: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(300))
+    settings: Mapped[dict[str, Any]]
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

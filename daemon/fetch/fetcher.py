@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from daemon import ebox, payments
 from daemon.config import Config
 from daemon.db.models import Document, Enterprise, Message, utcnow
+from daemon.exports import schedule_exports
 from daemon.fetch.language import guess_language
 from daemon.outbox import add_event
 from daemon.payments.requests import record_payment_request
@@ -82,6 +83,7 @@ def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, conf
             item.pdf = None if item is main else item.pdf  # only the letter's bytes stay in memory
         with engine.begin() as tx:
             document_ids = _record_documents(tx, message_id, number, ebox_id, stored, outcome)
+            schedule_exports(tx, message.enterprise_id, document_ids.values())
             if info is not None and info.is_payment:
                 outcome.payment_request = record_payment_request(
                     tx, info, enterprise_id=message.enterprise_id, number=number, message_id=message_id,

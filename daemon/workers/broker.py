@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
 from daemon.config import Config
 from daemon.workers.middleware import LogContext
@@ -37,6 +45,7 @@ def create_broker(config: Config, *, prometheus: bool = False) -> RabbitmqBroker
         Retries(max_retries=worker.max_retries, min_backoff=int(worker.min_backoff_seconds * 1000),
                 max_backoff=int(worker.max_backoff_seconds * 1000)),
         LogContext(),
+        CurrentMessage(),  # the export actor reads its retry count (last attempt → ledger row failed)
     ]
     if prometheus:
         # Imported only when wanted: the module creates its metrics database at import time.

@@ -29,6 +29,6 @@ if (multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR")) and (
 broker = create_broker(config, prometheus=bool(multiproc_dir))
 dramatiq.set_broker(broker)
 
-from daemon.workers import fetching, maintenance, polling  # noqa: E402  (needs the broker set above)
+from daemon.workers import banking, exporting, fetching, maintenance, polling  # noqa: E402  (needs the broker)
 
-__all__ = ["broker", "fetching", "maintenance", "polling"]
+__all__ = ["banking", "broker", "exporting", "fetching", "maintenance", "polling"]

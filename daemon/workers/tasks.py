@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["FETCH_MESSAGE", "POLL_ENTERPRISE", "PURGE_OUTBOX", "QUEUES", "TaskRef"]
+__all__ = ["EXPORT_DOCUMENT", "FETCH_MESSAGE", "IMPORT_CODA", "MATCH_PAYMENTS", "POLL_ENTERPRISE", "PURGE_OUTBOX",
+           "QUEUES", "TaskRef"]
 
 
 class TaskRef(NamedTuple):
@@ -19,5 +20,8 @@ class TaskRef(NamedTuple):
 PURGE_OUTBOX = TaskRef("purge_outbox", "maintenance")
 POLL_ENTERPRISE = TaskRef("poll_enterprise", "poll")
 FETCH_MESSAGE = TaskRef("fetch_message", "fetch")
+EXPORT_DOCUMENT = TaskRef("export_document", "export")
+IMPORT_CODA = TaskRef("import_coda", "banking")
+MATCH_PAYMENTS = TaskRef("match_payments", "banking")
 
-QUEUES: tuple[str, ...] = ("poll", "fetch", "maintenance")
+QUEUES: tuple[str, ...] = ("poll", "fetch", "export", "banking", "maintenance")

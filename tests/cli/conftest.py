@@ -16,7 +16,7 @@ import structlog
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from daemon.cli import messages, payment
+from daemon.cli import bank, messages, payment
 from daemon.cli._state import State
 from daemon.errors import EboxdError
 
@@ -44,7 +44,7 @@ def root(ctx: click.Context, verbose: bool) -> None:
     ctx.obj.verbose = verbose
 
 
-for _command in (*messages.COMMANDS, *payment.COMMANDS):
+for _command in (*messages.COMMANDS, *payment.COMMANDS, *bank.COMMANDS):
     root.add_command(_command)
 
 

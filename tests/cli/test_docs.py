@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from daemon.cli import messages, payment
+from daemon.cli import bank, messages, payment
 
 DOCS = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
 
@@ -22,7 +22,7 @@ def commands(group: click.Command, path: str = "eboxd") -> Iterator[tuple[str, c
         yield path, group
 
 
-ALL = [item for group in (*messages.COMMANDS, *payment.COMMANDS) for item in commands(group)]
+ALL = [item for group in (*messages.COMMANDS, *payment.COMMANDS, *bank.COMMANDS) for item in commands(group)]
 
 
 @pytest.mark.parametrize(("path", "command"), ALL, ids=[path for path, _ in ALL])

@@ -1,5 +1,75 @@
 """eboxd's ZIP bundle exporter, a plugin distribution of its own (entry-point group ``eboxd``).
 
-The distribution is installed by the set-up so that exporters register exactly as third-party
-plugins do; the exporter itself arrives with the plugin hook specifications.
+It registers through ``eboxd_register_exporters`` exactly as a third-party plugin does. The
+daemon drops each document into ``<dir>/<enterprise number>/`` (a one-document bag, or the bare
+file with ``layout = files``); ``eboxd export zip`` writes a whole period into one bundle.
 """
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from daemon.plugins import ExportDocument, Setting, SettingsError, hookimpl
+from eboxd_zip.bundle import BundleResult, atomic_file, build_bundle, plan
+
+__all__ = ["ZipExporter", "eboxd_register_exporters"]
+
+LAYOUTS = ("zip", "files")
+
+
+class ZipExporter:
+    name = "zip"
+    description = "ZIP hand-over bundles (BagIt, index.csv + index.json) in a folder for the accountant"
+    settings = (
+        Setting("dir", "folder the documents are dropped into, one sub-folder per enterprise", required=True),
+        Setting("layout", "zip: one bag per document; files: the bare documents", default="zip"),
+    )
+
+    def validate(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        directory = Path(str(settings["dir"])).expanduser()
+        if not directory.is_absolute():
+            raise SettingsError(f"zip: dir must be an absolute path, got {settings['dir']!r}")
+        layout = str(settings.get("layout", "zip"))
+        if layout not in LAYOUTS:
+            raise SettingsError(f"zip: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        return {"dir": str(directory), "layout": layout}
+
+    def target(self, settings: Mapping[str, Any]) -> str:
+        return str(settings["dir"])
+
+    def check(self, settings: Mapping[str, Any]) -> None:
+        directory = Path(settings["dir"])
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with atomic_file(directory / ".eboxd-write-test") as handle:
+                handle.write(b"ok\n")
+            (directory / ".eboxd-write-test").unlink()
+        except OSError as exc:
+            raise SettingsError(f"zip: cannot write into {directory}: {exc.strerror or exc}") from None
+
+    def export(self, document: ExportDocument, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Same document, same file name: a redelivery replaces the file, never adds a copy."""
+        folder = Path(settings["dir"]) / document.enterprise_number
+        if settings.get("layout") == "files":
+            _, _, entries = plan([document], document.enterprise_number)
+            target = folder / entries[0].path
+            with document.open() as source, atomic_file(target) as sink:
+                shutil.copyfileobj(source, sink, 1 << 16)
+            return {"path": str(target)}
+        _, _, entries = plan([document], document.enterprise_number)
+        stem = Path(entries[0].path).stem
+        result = build_bundle([document], folder / f"{stem}.zip", administration=document.enterprise_number)
+        return {"path": str(result.path), "entry": result.entries[0]}
+
+    def bundle(self, documents: Iterable[ExportDocument], output: Path, *, administration: str,
+               progress: Callable[[ExportDocument], None] | None = None) -> BundleResult:
+        """``eboxd export zip``: many documents into one bundle."""
+        return build_bundle(documents, output, administration=administration, progress=progress)
+
+
+@hookimpl
+def eboxd_register_exporters(register: Callable[[Any], None]) -> None:
+    register(ZipExporter())
