@@ -32,7 +32,8 @@ def private_key_context(enterprise: Enterprise, credential: Credential) -> str:
 def _stored_key(secrets: SecretBox, enterprise: Enterprise, credential: Credential) -> rsa.RSAPrivateKey:
     assert credential.private_key_encrypted is not None
     pkcs8 = secrets.decrypt(credential.private_key_encrypted, context=private_key_context(enterprise, credential))
-    return ebox.load_private_key(pkcs8)
+    # Generated here and authenticated by the decryption: no need to re-check the key at every poll.
+    return ebox.load_private_key(pkcs8, trusted=True)
 
 
 def _store_key(secrets: SecretBox, enterprise: Enterprise, credential: Credential, key: rsa.RSAPrivateKey) -> None:

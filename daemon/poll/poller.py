@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,12 @@ __all__ = ["PollOutcome", "poll_enterprise"]
 
 log = structlog.get_logger(__name__)
 
+# Reading only: on SQLite a plain BEGIN, so that it does not queue for the database's one writer.
+READ_ONLY = {"sqlite_readonly": True}
+_KNOWN = select(Message.id, Message.ebox_message_id, Message.read, Message.visible).where(
+    Message.enterprise_id == bindparam("e_id"), Message.provider_id == bindparam("provider"),
+    Message.ebox_message_id.in_(bindparam("ids", expanding=True)))
+
 
 @dataclass
 class PollOutcome:
@@ -44,6 +51,7 @@ class PollOutcome:
 class _Listing:
     provider_id: str
     messages: Sequence[ebox.Message]
+    watermark: dt.datetime | None  # as stored before this poll
 
 
 def poll_enterprise(engine: Engine, access: EboxAccess, config: Config, enterprise_id: int, run: str) -> PollOutcome:
@@ -57,10 +65,15 @@ def poll_enterprise(engine: Engine, access: EboxAccess, config: Config, enterpri
         with engine.begin() as tx:
             finish_poll(tx, enterprise_id, run, config.poll, error=outcome.error)
         return outcome
+    # What is stored already is read first, outside the write transaction: SQLite has one writer
+    # at a time, so a poll with nothing new holds it for one statement. Under our lease no other
+    # poll of this enterprise inserts meanwhile, and inserts ignore duplicates anyway.
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        known = [_known(conn, enterprise_id, listing) for listing in listings]
     with engine.begin() as tx:
         if number is not None:
-            for listing in listings:
-                _store_listing(tx, enterprise_id, number, listing, outcome)
+            for listing, rows in zip(listings, known, strict=True):
+                _store_listing(tx, enterprise_id, number, listing, rows, outcome)
         finish_poll(tx, enterprise_id, run, config.poll)
     if outcome.new_messages:
         log.info("poll.new_messages", enterprise=number, new=outcome.new_messages, listed=outcome.listed)
@@ -70,6 +83,7 @@ def poll_enterprise(engine: Engine, access: EboxAccess, config: Config, enterpri
 def _list_everything(engine: Engine, access: EboxAccess, config: Config, enterprise_id: int,
                      outcome: PollOutcome) -> tuple[str | None, list[_Listing]]:
     with Session(engine) as session:
+        session.connection(execution_options=READ_ONLY)
         enterprise = session.get(Enterprise, enterprise_id)
         if enterprise is None or not enterprise.enabled:
             return None, []
@@ -93,7 +107,7 @@ def _list_everything(engine: Engine, access: EboxAccess, config: Config, enterpr
                 log.warning("poll.provider_unavailable", provider=provider.provider_id, retry_after=exc.retry_after)
                 outcome.skipped_providers.append(provider.provider_id)
                 continue
-            listings.append(_Listing(provider.provider_id, messages))
+            listings.append(_Listing(provider.provider_id, messages, marks.get(provider.provider_id)))
     return number, listings
 
 
@@ -105,18 +119,19 @@ def _listing_start(watermark: dt.datetime | None, config: Config) -> dt.date | N
     return min(overlap, refresh)
 
 
-def _store_listing(tx: Connection, enterprise_id: int, number: str, listing: _Listing, outcome: PollOutcome) -> None:
+def _known(conn: Connection, enterprise_id: int, listing: _Listing) -> dict[str, Row[Any]]:
+    """The stored rows of the listed messages, by e-Box message ID."""
+    if not listing.messages:
+        return {}
+    return {row.ebox_message_id: row for row in conn.execute(_KNOWN, {
+        "e_id": enterprise_id, "provider": listing.provider_id, "ids": [m.message_id for m in listing.messages]})}
+
+
+def _store_listing(tx: Connection, enterprise_id: int, number: str, listing: _Listing, known: dict[str, Row[Any]],
+                   outcome: PollOutcome) -> None:
     outcome.listed += len(listing.messages)
     if not listing.messages:
         return
-    known = {
-        row.ebox_message_id: row
-        for row in tx.execute(
-            select(Message.id, Message.ebox_message_id, Message.read, Message.visible).where(
-                Message.enterprise_id == enterprise_id, Message.provider_id == listing.provider_id,
-                Message.ebox_message_id.in_([m.message_id for m in listing.messages]))
-        )
-    }
     for message in listing.messages:
         row = known.get(message.message_id)
         if row is None:
@@ -125,7 +140,9 @@ def _store_listing(tx: Connection, enterprise_id: int, number: str, listing: _Li
             tx.execute(update(Message).where(Message.id == row.id)
                        .values(read=message.read_status, visible=message.visible))
             outcome.refreshed += 1
-    _advance_watermark(tx, enterprise_id, listing.provider_id, max(m.receipt_date for m in listing.messages))
+    newest = max(m.receipt_date for m in listing.messages)
+    if listing.watermark is None or newest > listing.watermark:  # a nothing-new poll writes nothing here
+        _advance_watermark(tx, enterprise_id, listing.provider_id, newest)
 
 
 def _message_row(enterprise_id: int, provider_id: str, message: ebox.Message) -> dict[str, object]:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, exists, literal, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.config import PollConfig
@@ -42,6 +42,19 @@ def _add_missing_rows(tx: Connection, now: dt.datetime) -> None:
                .on_conflict_do_nothing(index_elements=["enterprise_id"]))
 
 
+# Built once: a poll cycle of 10,000 enterprises runs each of these 10,000 times.
+_TAKE_CLAIM = (update(PollState).where(PollState.enterprise_id == bindparam("e_id"))
+               .values(lease_token=bindparam("token"), leased_until=bindparam("until")))
+_START = (update(PollState)
+          .where(PollState.enterprise_id == bindparam("e_id"), PollState.lease_token == bindparam("claim"),
+                 PollState.leased_until > bindparam("now"))
+          .values(lease_token=bindparam("run"), leased_until=bindparam("until"), last_attempt_at=bindparam("now")))
+_FINISH_OK = (update(PollState)
+              .where(PollState.enterprise_id == bindparam("e_id"), PollState.lease_token == bindparam("run"))
+              .values(lease_token=None, leased_until=None, next_poll_at=bindparam("next"), consecutive_failures=0,
+                      last_success_at=bindparam("now"), last_error=None))
+
+
 def claim_due_polls(tx: Connection, config: PollConfig, now: dt.datetime | None = None) -> list[Lease]:
     """Claim up to ``claim_batch`` due enterprises and queue a poll task for each (in ``tx``)."""
     now = now or utcnow()
@@ -55,10 +68,12 @@ def claim_due_polls(tx: Connection, config: PollConfig, now: dt.datetime | None 
         .with_for_update(of=PollState, skip_locked=True)
     ).scalars().all()
     leases = [Lease(enterprise_id, str(uuid.uuid4())) for enterprise_id in due]
+    if not leases:
+        return leases
     until = now + dt.timedelta(seconds=config.lease_seconds)
+    # One statement for the batch: on SQLite every other writer waits while a claim round runs.
+    tx.execute(_TAKE_CLAIM, [{"e_id": lease.enterprise_id, "token": lease.token, "until": until} for lease in leases])
     for lease in leases:
-        tx.execute(update(PollState).where(PollState.enterprise_id == lease.enterprise_id)
-                   .values(lease_token=lease.token, leased_until=until))
         add_task(tx, POLL_ENTERPRISE, {"enterprise_id": lease.enterprise_id, "lease": lease.token},
                  idempotency_key=f"poll:{lease.enterprise_id}:{lease.token}")
     return leases
@@ -70,13 +85,8 @@ def start_poll(engine: Engine, lease: Lease, config: PollConfig, now: dt.datetim
     now = now or utcnow()
     run = str(uuid.uuid4())
     with engine.begin() as tx:
-        taken = tx.execute(
-            update(PollState)
-            .where(PollState.enterprise_id == lease.enterprise_id, PollState.lease_token == lease.token,
-                   PollState.leased_until > now)
-            .values(lease_token=run, leased_until=now + dt.timedelta(seconds=config.lease_seconds),
-                    last_attempt_at=now)
-        ).rowcount
+        taken = tx.execute(_START, {"e_id": lease.enterprise_id, "claim": lease.token, "now": now, "run": run,
+                                    "until": now + dt.timedelta(seconds=config.lease_seconds)}).rowcount
     return run if taken == 1 else None
 
 
@@ -85,19 +95,19 @@ def finish_poll(tx: Connection, enterprise_id: int, run: str, config: PollConfig
     """Release the lease and schedule the next poll: the interval plus jitter after a success, a
     doubling backoff after failures. False if the lease was not ours any more."""
     now = now or utcnow()
+    if error is None:  # the common case, in one statement
+        delay = config.interval_seconds + random.uniform(0, config.jitter_seconds)  # noqa: S311 - spreading load
+        return tx.execute(_FINISH_OK, {"e_id": enterprise_id, "run": run, "now": now,
+                                       "next": now + dt.timedelta(seconds=delay)}).rowcount == 1
     failures = tx.execute(select(PollState.consecutive_failures).where(
         PollState.enterprise_id == enterprise_id, PollState.lease_token == run)).scalar()
     if failures is None:
         return False
-    if error is None:
-        delay = config.interval_seconds + random.uniform(0, config.jitter_seconds)  # noqa: S311 - spreading load
-        values = {"consecutive_failures": 0, "last_success_at": now, "last_error": None}
-    else:
-        failures += 1
-        delay = min(config.max_backoff_seconds, 60 * 2 ** min(failures - 1, 16)) * random.uniform(0.8, 1.2)  # noqa: S311
-        values = {"consecutive_failures": failures, "last_error": error[:2000]}
+    failures += 1
+    delay = min(config.max_backoff_seconds, 60 * 2 ** min(failures - 1, 16)) * random.uniform(0.8, 1.2)  # noqa: S311
     tx.execute(update(PollState).where(PollState.enterprise_id == enterprise_id, PollState.lease_token == run)
-               .values(lease_token=None, leased_until=None, next_poll_at=now + dt.timedelta(seconds=delay), **values))
+               .values(lease_token=None, leased_until=None, next_poll_at=now + dt.timedelta(seconds=delay),
+                       consecutive_failures=failures, last_error=error[:2000]))
     return True
 
 

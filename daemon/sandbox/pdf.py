@@ -3,10 +3,16 @@
 Text only, in the standard Helvetica fonts with ``WinAnsiEncoding`` (cp1252), so accented
 letters (é, ë, ü, ß, €…) render and extract correctly with ordinary PDF readers such as pypdf.
 No compression, no timestamps: the same lines always give the same bytes.
+
+``pad_to`` grows a letter to a realistic size (a scanned or font-embedding PDF weighs ~100 kB) with
+an unreferenced binary stream of pseudo-random, incompressible filler derived from the text: the
+file stays valid, its text unchanged, and it is still the same bytes for the same lines.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -67,8 +73,9 @@ def _content_stream(placed: Iterable[tuple[Line, float]]) -> bytes:
     return b"\n".join(parts) + b"\n"
 
 
-def render_pdf(lines: Sequence[Line | str], *, title: str = "", author: str = "") -> bytes:
-    """Lay ``lines`` out top-down on A4 pages and return a complete PDF 1.4 file."""
+def render_pdf(lines: Sequence[Line | str], *, title: str = "", author: str = "", pad_to: int | None = None) -> bytes:
+    """Lay ``lines`` out top-down on A4 pages and return a complete PDF 1.4 file (of at least
+    ``pad_to`` bytes when given)."""
     normalised = [line if isinstance(line, Line) else Line(line) for line in lines]
     pages = _paginate(normalised)
     # Object numbers: 1 catalog, 2 pages, 3 F1, 4 F2, 5 info, then (page, content) pairs.
@@ -93,7 +100,22 @@ def render_pdf(lines: Sequence[Line | str], *, title: str = "", author: str = ""
         )
         stream = _content_stream(placed)
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode("ascii") + stream + b"endstream")
-    return _assemble(objects)
+    pdf = _assemble(objects)
+    return pdf if pad_to is None or len(pdf) >= pad_to else _padded(objects, pdf, pad_to)
+
+
+def _padded(objects: Sequence[bytes], pdf: bytes, pad_to: int) -> bytes:
+    """``objects`` plus one unreferenced stream of filler, ``pad_to`` bytes in all (a few more at most)."""
+    filler = random.Random(hashlib.sha256(pdf).digest()).randbytes(pad_to)  # noqa: S311 - filler, not security
+
+    def assemble(size: int) -> bytes:
+        data = filler[: max(0, size)]
+        return _assemble([*objects, f"<< /Length {len(data):08d} >>\nstream\n".encode("ascii") + data
+                          + b"\nendstream"])
+
+    size = pad_to - len(assemble(0))
+    padded = assemble(size)
+    return padded if len(padded) >= pad_to else assemble(size + pad_to - len(padded))  # startxref got longer
 
 
 def _assemble(objects: Sequence[bytes]) -> bytes:

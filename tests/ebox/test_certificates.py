@@ -131,6 +131,20 @@ def test_pkcs8_round_trip_plain_and_encrypted(identity):
     assert ebox.load_private_key(der).key_size == 2048
 
 
+def test_trusted_load_skips_only_the_rsa_consistency_check(identity):
+    plain = identity.private_key_pkcs8()
+    key = ebox.load_private_key(plain, trusted=True)
+    assert ebox.public_key_fingerprint(key) == identity.fingerprint
+    credential = ebox.Credential("client-1", key)
+    assert credential.fingerprint == identity.fingerprint
+    with pytest.raises(ebox.CertificateError, match="cannot load the private key"):
+        ebox.load_private_key(b"not a key", trusted=True)
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(ebox.CertificateError):
+        ebox.load_private_key(weak.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()), trusted=True)
+
+
 def test_weak_imported_key_is_refused():
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     pem = weak.private_bytes(

@@ -12,7 +12,7 @@ import pytest
 from schwifty import IBAN
 
 from daemon.sandbox.belgian import cbe_is_valid, format_amount, format_date, format_iban, ogm_is_valid
-from daemon.sandbox.ebox import build_catalogue
+from daemon.sandbox.ebox import build_catalogue, serve_sandbox
 from daemon.sandbox.pdf import Line, render_pdf
 
 CATALOGUE = build_catalogue(7, anchor=date(2026, 3, 15), enterprises=4)
@@ -103,3 +103,37 @@ def test_served_pdfs_match_the_catalogue(sandbox, make_caller) -> None:
                 served = caller.http.get(pdf["contentHref"], headers=caller.headers).content
                 assert served == letter.main_pdf
                 assert enterprise.name in _text(served)
+
+
+def test_padded_pdf_keeps_its_text_and_is_deterministic() -> None:
+    lines = ["Société générale à Liège", "Montant à payer : 1.234,56 EUR"]
+    plain = render_pdf(lines, title="Relevé")
+    padded = render_pdf(lines, title="Relevé", pad_to=100 * 1024)
+    assert 100 * 1024 <= len(padded) < 100 * 1024 + 16
+    assert _text(padded) == _text(plain)
+    assert padded == render_pdf(lines, title="Relevé", pad_to=100 * 1024)
+    assert render_pdf(lines, title="Relevé", pad_to=10) == plain  # already larger: unchanged
+
+
+def test_load_test_seeding_keeps_the_newest_letters_and_pads_them() -> None:
+    light = build_catalogue(7, anchor=date(2026, 3, 15), enterprises=5, letters=2, pdf_size=50_000)
+    assert len(light.enterprises) == 5
+    assert len(light.letters) == 10
+    for enterprise in light.enterprises:
+        mine = [x for x in light.letters if x.enterprise_number == enterprise.number]
+        assert [x.kind for x in mine] == ["vat_statement", "tax_assessment"]  # 20 and 6 days before the anchor
+        assert all(len(x.main_pdf) >= 50_000 for x in mine)
+        assert enterprise.name in _text(mine[1].main_pdf)
+    assert not build_catalogue(7, enterprises=3, letters=0).letters
+
+
+def test_published_letters_are_padded_like_the_seed() -> None:
+    sandbox = serve_sandbox("127.0.0.1", 0, seed=3, enterprises=1, letters=1, pdf_size=20_000)
+    try:
+        assert len(sandbox.catalogue.letters) == 1
+        letter = sandbox.publish(sandbox.catalogue.enterprises[0].number, kind="reminder")
+        assert len(letter.main_pdf) >= 20_000
+        assert letter.payment is not None
+        assert letter.payment.ogm in _text(letter.main_pdf)
+    finally:
+        sandbox.shutdown()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 import pytest
 
 from daemon.sandbox.ebox import DOC_CONSUMER_SCOPE, REGISTRY_SCOPE, serve_sandbox
+from daemon.sandbox.ebox.state import SandboxState
+from daemon.sandbox.ebox.token import TokenError, _remember_jti
 
 from .conftest import ASSERTION_TYPE, make_assertion, make_certificate, token_form
 
@@ -188,3 +190,17 @@ def test_admin_registration_endpoint(sandbox, http, rsa_key) -> None:
     assert bad_cbe.status_code == 400
     bad_pem = http.post(f"{sandbox.admin_url}/clients", json={"certificatePem": "nope", "enterpriseNumber": cbe})
     assert bad_pem.status_code == 400
+
+
+def test_used_jtis_are_forgotten_oldest_first_once_expired() -> None:
+    state = SandboxState(enterprises=1, letters=0)
+    now = state.now()
+    for index, lifetime in enumerate((10, 200, 10, 10)):
+        _remember_jti(state, {"jti": f"j{index}", "exp": now.timestamp() + lifetime}, now)
+    with pytest.raises(TokenError, match="replay"):
+        _remember_jti(state, {"jti": "j0", "exp": now.timestamp() + 10}, now)
+    later = now + timedelta(seconds=100)  # j0, j2, j3 expired (30 s skew), j1 still valid
+    _remember_jti(state, {"jti": "j4", "exp": later.timestamp() + 10}, later)
+    assert list(state.used_jti) == ["j1", "j2", "j3", "j4"]  # stops at the first one still valid
+    _remember_jti(state, {"jti": "j5", "exp": later.timestamp() + 10}, later + timedelta(seconds=200))
+    assert list(state.used_jti) == ["j5"]

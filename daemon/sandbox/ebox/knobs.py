@@ -46,7 +46,8 @@ def publish(state: SandboxState, enterprise_number: str, *, kind: str | None = N
                                     "Rue de la Loi 16, 1000 Bruxelles", language or "fr")
         rng: random.Random = state.publish_rng
         chosen = kind or rng.choice(KINDS)
-        letter = make_letter(rng, enterprise, chosen, state.now().replace(microsecond=0), language=language)
+        letter = make_letter(rng, enterprise, chosen, state.now().replace(microsecond=0), language=language,
+                             pdf_size=state.pdf_size)
         state.add_letter(letter)
         state.published.append(letter)
     return letter

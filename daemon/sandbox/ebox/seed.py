@@ -169,9 +169,11 @@ def _csv_annex(letter_subject: str, payment: ExpectedPayment) -> bytes:
 
 
 def make_letter(
-    rng: random.Random, enterprise: Enterprise, kind: str, receipt: datetime, *, language: str | None = None
+    rng: random.Random, enterprise: Enterprise, kind: str, receipt: datetime, *, language: str | None = None,
+    pdf_size: int | None = None,
 ) -> SeedLetter:
-    """Compose one letter of ``kind`` for ``enterprise`` received at ``receipt`` (aware datetime)."""
+    """Compose one letter of ``kind`` for ``enterprise`` received at ``receipt`` (aware datetime);
+    its PDF padded to ``pdf_size`` bytes when given."""
     provider_id, type_id, app_id = KIND_INFO[kind]
     lang = language or enterprise.language
     issued = receipt.astimezone(BRUSSELS).date()
@@ -189,7 +191,7 @@ def make_letter(
     multilingual = provider_id != "nsso"
     subject = {code: letters.subject(ctx, code) for code in (letters.LANGUAGES if multilingual else (lang,))}
     lines: list[Line] = letters.layout(ctx)
-    pdf = render_pdf(lines, title=subject[lang], author=lines[0].text)
+    pdf = render_pdf(lines, title=subject[lang], author=lines[0].text, pad_to=pdf_size)
     stem = f"{kind}_{issued.isoformat()}_{enterprise.number}"
     attachments = [SeedAttachment(_uuid(rng), f"{stem}.pdf", "application/pdf", kind != "information_request",
                                   pdf, {lang: f"{stem}.pdf"})]
@@ -218,11 +220,14 @@ def make_letter(
     )
 
 
-def build_catalogue(seed: int = 0, *, anchor: date | None = None, enterprises: int = 3) -> Catalogue:
+def build_catalogue(seed: int = 0, *, anchor: date | None = None, enterprises: int = 3, letters: int | None = None,
+                    pdf_size: int | None = None) -> Catalogue:
     """The initial sandbox content: ``enterprises`` e-Boxes (languages nl, fr, de, nl, …) with 12 letters each.
 
     ``anchor`` (default: today in Brussels) is the day of the most recent letters; same seed and
-    anchor give the same catalogue, byte for byte.
+    anchor give the same catalogue, byte for byte. For load tests: ``letters`` keeps only that many
+    of the most recent letters per e-Box (0: empty e-Boxes; seeding 10,000 e-Boxes in full takes
+    over a minute), ``pdf_size`` pads every letter's PDF to that many bytes.
     """
     day = anchor or datetime.now(BRUSSELS).date()
     rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not security
@@ -236,9 +241,10 @@ def build_catalogue(seed: int = 0, *, anchor: date | None = None, enterprises: i
             number = make_cbe(rng)
         used.add(number)
         catalogue.enterprises.append(Enterprise(number, name, address, lang))
+    schedule = _SCHEDULE if letters is None else _SCHEDULE[len(_SCHEDULE) - min(letters, len(_SCHEDULE)):]
     for enterprise in catalogue.enterprises:
-        for kind, days_before in _SCHEDULE:
+        for kind, days_before in schedule:
             at = time(8 + rng.randrange(0, 9), rng.randrange(0, 60), rng.randrange(0, 60))
             receipt = datetime.combine(day - timedelta(days=days_before), at, BRUSSELS)
-            catalogue.letters.append(make_letter(rng, enterprise, kind, receipt))
+            catalogue.letters.append(make_letter(rng, enterprise, kind, receipt, pdf_size=pdf_size))
     return catalogue

@@ -143,14 +143,18 @@ def serve_sandbox(
     token_lifetime: int = 600,
     max_assertion_lifetime: int = 300,
     clock_skew: int = 30,
+    letters: int | None = None,
+    pdf_size: int | None = None,
 ) -> EboxSandbox:
     """Start the e-Box sandbox on ``host:port`` (0 = a free port) in a background thread.
 
-    The content is deterministic for a given ``seed`` and ``anchor`` (default: today).
+    The content is deterministic for a given ``seed`` and ``anchor`` (default: today). ``letters``
+    (most recent letters per e-Box) and ``pdf_size`` (bytes per PDF) shape it for load tests.
     Call ``.shutdown()`` (or use it as a context manager) to stop it.
     """
     settings = Settings(token_lifetime=token_lifetime, max_assertion_lifetime=max_assertion_lifetime,
                         clock_skew=clock_skew)
-    state = SandboxState(seed, anchor=anchor, enterprises=enterprises, settings=settings)
+    state = SandboxState(seed, anchor=anchor, enterprises=enterprises, settings=settings, letters=letters,
+                         pdf_size=pdf_size)
     app = EboxApp(state, lambda request: describe(state, request.base_url))
     return EboxSandbox(state, start_server(app, host, port))

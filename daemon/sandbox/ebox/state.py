@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -137,7 +137,7 @@ class SandboxState:
     """All mutable state, guarded by ``lock``."""
 
     def __init__(self, seed: int = 0, *, anchor: date | None = None, enterprises: int = 3,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, letters: int | None = None, pdf_size: int | None = None) -> None:
         self.lock = threading.RLock()
         self.settings = settings or Settings()
         self.seed = seed
@@ -146,7 +146,10 @@ class SandboxState:
         self.clock_offset = timedelta(0)
         self.clients: dict[str, Client] = {}
         self.providers: dict[str, ProviderInfo] = {p.provider_id: p for p in PROVIDERS}
-        self.catalogue: Catalogue = build_catalogue(seed, anchor=anchor, enterprises=enterprises)
+        self.pdf_size = pdf_size
+        """Published letters' PDFs are padded to this size too (see :func:`build_catalogue`)."""
+        self.catalogue: Catalogue = build_catalogue(seed, anchor=anchor, enterprises=enterprises, letters=letters,
+                                                    pdf_size=pdf_size)
         self.reset()
 
     def reset(self, *, clients: bool = False) -> None:
@@ -157,7 +160,7 @@ class SandboxState:
                 self.add_letter(letter)
             self.published: list[SeedLetter] = []
             self.tokens: dict[str, IssuedToken] = {}
-            self.used_jti: dict[str, datetime] = {}
+            self.used_jti: OrderedDict[str, datetime] = OrderedDict()  # oldest first: see token._remember_jti
             self.faults: list[FaultRule] = []
             self._next_fault_id = 1
             self.fault_rng = random.Random(self.seed)  # noqa: S311 - reproducible fault draws
