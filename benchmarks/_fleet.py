@@ -36,8 +36,8 @@ from daemon.enterprises.keys import private_key_context
 from daemon.sandbox.ebox.server import EboxSandbox
 from daemon.secrets import SecretBox, create_key_file, master_key_path
 
-__all__ = ["Bench", "Children", "ProcessUsage", "onboard", "outbox_pending", "own_cpu_seconds", "reading", "setup",
-           "wait_for"]
+__all__ = ["Bench", "Children", "ProcessUsage", "enable_all", "machine_cpu_seconds", "onboard", "outbox_pending",
+           "own_cpu_seconds", "reading", "setup", "wait_for"]
 
 EBOXD = Path(sys.executable).with_name("eboxd")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -59,13 +59,15 @@ def _toml(sections: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def setup(workdir: Path, sandbox_url: str, amqp_url: str, **sections: Mapping[str, Any]) -> Bench:
-    """A configuration file, a migrated SQLite database and a master key under ``workdir``;
-    ``sections`` add or override configuration keys (``poll={"claim_batch": 1000}``)."""
+def setup(workdir: Path, sandbox_url: str, amqp_url: str, database_url: str | None = None,
+          **sections: Mapping[str, Any]) -> Bench:
+    """A configuration file, a migrated database (SQLite under ``workdir`` unless ``database_url``)
+    and a master key under ``workdir``; ``sections`` add or override configuration keys
+    (``poll={"claim_batch": 1000}``)."""
     state = workdir / "state"
     settings: dict[str, dict[str, Any]] = {
         "daemon": {"data_dir": str(state)},
-        "database": {"url": f"sqlite:///{state / 'eboxd.db'}"},
+        "database": {"url": database_url or f"sqlite:///{state / 'eboxd.db'}"},
         "broker": {"url": amqp_url},
         "service": {"http_port": 0},
         "logging": {"format": "json"},
@@ -84,8 +86,9 @@ def setup(workdir: Path, sandbox_url: str, amqp_url: str, **sections: Mapping[st
     return Bench(workdir, config, engine, env)
 
 
-def onboard(bench: Bench, sandbox: EboxSandbox) -> int:
-    """Every enterprise of the sandbox's catalogue, connected, sharing one key (see the module docstring)."""
+def onboard(bench: Bench, sandbox: EboxSandbox, *, enabled: bool = True) -> int:
+    """Every enterprise of the sandbox's catalogue, connected, sharing one key (see the module docstring);
+    disabled ones are not polled until :func:`enable_all`."""
     secrets = SecretBox.from_config(bench.config)
     seeded = sandbox.catalogue.enterprises
     identity = ebox.generate_identity("eboxd benchmark", seeded[0].number, key_size=2048, valid_days=30,
@@ -94,7 +97,7 @@ def onboard(bench: Bench, sandbox: EboxSandbox) -> int:
     fingerprint = ebox.public_key_fingerprint(identity.private_key)
     now = dt.datetime.now(dt.UTC)
     with bench.engine.begin() as tx:
-        tx.execute(sa.insert(Enterprise), [{"number": e.number, "name": e.name, "enabled": True, "created_at": now,
+        tx.execute(sa.insert(Enterprise), [{"number": e.number, "name": e.name, "enabled": enabled, "created_at": now,
                                             "updated_at": now} for e in seeded])
         ids = dict(tx.execute(sa.select(Enterprise.number, Enterprise.id)).tuples().all())
         rows = []
@@ -109,6 +112,12 @@ def onboard(bench: Bench, sandbox: EboxSandbox) -> int:
                          "key_fingerprint": fingerprint, "created_at": now, "connected_at": now})
         tx.execute(sa.insert(Credential), rows)
     return len(seeded)
+
+
+def enable_all(engine: Engine) -> None:
+    """Enable every enterprise: serve's next round claims them all (a new one is due at once)."""
+    with engine.begin() as tx:
+        tx.execute(sa.update(Enterprise).values(enabled=True))
 
 
 def reading(engine: Engine) -> Connection:
@@ -127,6 +136,14 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, interval: float =
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time all processes of this machine used since boot (/proc/stat): the part not used by the
+    benchmark's own processes shows whether something else was competing for the cores."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICKS
 
 
 def own_cpu_seconds() -> float:
@@ -219,5 +236,9 @@ class Children:
     def __enter__(self) -> Children:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         self.stop()
+        if kind is not None and kind is not SystemExit:  # the logs go with the temporary directory
+            for log in sorted(self.bench.workdir.glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-20:]
+                print(f"--- last lines of {log.name}:", *tail, sep="\n", file=sys.stderr)

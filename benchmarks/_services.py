@@ -1,5 +1,6 @@
-"""Benchmarks' access to the test RabbitMQ: $EBOXD_TEST_AMQP_URL, else the running test node, else
-one started for the benchmark and stopped after it; and a private vhost on it for one run."""
+"""Benchmarks' access to the test services: RabbitMQ ($EBOXD_TEST_AMQP_URL, else the running test
+node, else one started for the benchmark and stopped after it) with a private vhost per run, and a
+fresh PostgreSQL database on $EBOXD_TEST_DATABASE_URL_PG's server."""
 
 from __future__ import annotations
 
@@ -69,3 +70,21 @@ def private_vhost(url: str) -> Iterator[str]:
         yield urlunsplit(urlsplit(url)._replace(path="/" + quote(name, safe="")))
     finally:
         _ctl(env_sh, "delete_vhost", name)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty database on $EBOXD_TEST_DATABASE_URL_PG's server, dropped afterwards."""
+    import sqlalchemy as sa  # noqa: PLC0415 - only this helper needs it
+
+    server = sa.make_url(os.environ["EBOXD_TEST_DATABASE_URL_PG"])
+    name = f"eboxd_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

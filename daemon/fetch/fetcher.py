@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,12 +25,20 @@ from daemon.fetch.language import guess_language
 from daemon.outbox import add_event
 from daemon.payments.requests import record_payment_request
 from daemon.poll.access import EboxAccess
-from daemon.poll.poller import READ_ONLY
+from daemon.poll.writer import READ_ONLY, write_transaction
 from daemon.store import DocumentStore
 
 __all__ = ["FetchOutcome", "fetch_message"]
 
 log = structlog.get_logger(__name__)
+
+# Built once per process (statement building is a good part of a small transaction's cost).
+_INSERT_DOCUMENT = {
+    name: insert(Document).on_conflict_do_nothing(index_elements=["message_id", "attachment_id"]).returning(Document.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_FETCHED = (update(Message).where(Message.id == bindparam("m_id"))
+            .values(fetch_state="fetched", fetched_at=bindparam("at"), fetch_error=None))
 
 
 @dataclass
@@ -41,6 +49,7 @@ class _Stored:
     size: int
     language: str | None = None
     pdf: bytes | None = None  # kept for PDFs: payment extraction reads the letter's
+    text: str | None = None  # the PDF's text, extracted once for the language and the payment
 
 
 @dataclass
@@ -78,10 +87,12 @@ def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, conf
         main = pdfs[0] if pdfs else None
         info = None
         if main is not None or payment_data is not None:
-            info = payments.extract_payment(payment_data=payment_data, pdf=main.pdf if main else None)
+            info = payments.extract_payment(  # from the PDF's text, or the PDF again to flag it unreadable
+                payment_data=payment_data, text=main.text if main else None,
+                pdf=main.pdf if main is not None and main.text is None else None)
         for item in stored:
             item.pdf = None if item is main else item.pdf  # only the letter's bytes stay in memory
-        with engine.begin() as tx:
+        with write_transaction(engine) as tx:
             document_ids = _record_documents(tx, message_id, number, ebox_id, stored, outcome)
             schedule_exports(tx, message.enterprise_id, document_ids.values())
             if info is not None and info.is_payment:
@@ -90,8 +101,7 @@ def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, conf
                     ebox_message_id=ebox_id, document_id=document_ids.get(main.key) if main else None)
                 if outcome.payment_request is not None:
                     outcome.payment_status = "review" if info.needs_review else "open"
-            tx.execute(update(Message).where(Message.id == message_id)
-                       .values(fetch_state="fetched", fetched_at=utcnow(), fetch_error=None))
+            tx.execute(_FETCHED, {"m_id": message_id, "at": utcnow()})
         if config.documents.hide_after_processing:
             registry.hide([ebox_id])
     return outcome
@@ -116,7 +126,7 @@ def _download_all(registry: ebox.EboxClient, store: DocumentStore, config: Confi
         text = _text_of(pdf, attachment) if pdf is not None else None
         key = store.put(result.path, result.sha256_hex)
         stored.append(_Stored(attachment, key, result.sha256_hex, result.size_bytes,
-                              guess_language(text) if text else None, pdf))
+                              guess_language(text) if text else None, pdf, text))
         outcome.documents += 1
         outcome.bytes += result.size_bytes
     return stored
@@ -132,17 +142,13 @@ def _text_of(pdf: bytes, attachment: ebox.Attachment) -> str | None:
 
 def _record_documents(tx: Connection, message_id: int, number: str, ebox_id: str, stored: list[_Stored],
                       outcome: FetchOutcome) -> dict[str, int]:
-    insert = postgresql.insert if tx.dialect.name == "postgresql" else sqlite.insert
     ids: dict[str, int] = {}
     for item in stored:
         attachment_id = item.attachment.attachment_id or item.attachment.file_name
-        row_id = tx.execute(
-            insert(Document).values(
-                message_id=message_id, attachment_id=attachment_id, file_name=item.attachment.file_name,
-                media_type=item.attachment.media_type, language=item.language, size=item.size, sha256=item.sha256,
-                storage_key=item.key, stored_at=utcnow(),
-            ).on_conflict_do_nothing(index_elements=["message_id", "attachment_id"]).returning(Document.id)
-        ).scalar()
+        row_id = tx.execute(_INSERT_DOCUMENT[tx.dialect.name], {
+            "message_id": message_id, "attachment_id": attachment_id, "file_name": item.attachment.file_name,
+            "media_type": item.attachment.media_type, "language": item.language, "size": item.size,
+            "sha256": item.sha256, "storage_key": item.key, "stored_at": utcnow()}).scalar()
         if row_id is None:
             continue
         ids[item.key] = int(row_id)

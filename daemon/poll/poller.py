@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 import structlog
 from sqlalchemy import Connection, Engine, Row, bindparam, select, update
@@ -25,14 +25,19 @@ from daemon.errors import EboxdError
 from daemon.outbox import add_event, add_task
 from daemon.poll.access import EboxAccess
 from daemon.poll.schedule import finish_poll
+from daemon.poll.writer import READ_ONLY, write_transaction
 from daemon.workers.tasks import FETCH_MESSAGE
 
 __all__ = ["PollOutcome", "poll_enterprise"]
 
 log = structlog.get_logger(__name__)
 
-# Reading only: on SQLite a plain BEGIN, so that it does not queue for the database's one writer.
-READ_ONLY = {"sqlite_readonly": True}
+_StoredRows: TypeAlias = "dict[str, Row[int, str, bool, bool]]"  # stored rows by e-Box message ID
+_INSERT_MESSAGE = {
+    name: insert(Message).on_conflict_do_nothing(index_elements=["enterprise_id", "provider_id", "ebox_message_id"])
+    .returning(Message.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 _KNOWN = select(Message.id, Message.ebox_message_id, Message.read, Message.visible).where(
     Message.enterprise_id == bindparam("e_id"), Message.provider_id == bindparam("provider"),
     Message.ebox_message_id.in_(bindparam("ids", expanding=True)))
@@ -62,7 +67,7 @@ def poll_enterprise(engine: Engine, access: EboxAccess, config: Config, enterpri
     except EboxdError as exc:  # e-Box refusals and failures, an enterprise not connected yet
         outcome.error = f"{type(exc).__name__}: {exc}"
         log.warning("poll.failed", enterprise_id=enterprise_id, error=outcome.error)
-        with engine.begin() as tx:
+        with write_transaction(engine) as tx:
             finish_poll(tx, enterprise_id, run, config.poll, error=outcome.error)
         return outcome
     # What is stored already is read first, outside the write transaction: SQLite has one writer
@@ -70,7 +75,7 @@ def poll_enterprise(engine: Engine, access: EboxAccess, config: Config, enterpri
     # poll of this enterprise inserts meanwhile, and inserts ignore duplicates anyway.
     with engine.connect().execution_options(**READ_ONLY) as conn:
         known = [_known(conn, enterprise_id, listing) for listing in listings]
-    with engine.begin() as tx:
+    with write_transaction(engine) as tx:
         if number is not None:
             for listing, rows in zip(listings, known, strict=True):
                 _store_listing(tx, enterprise_id, number, listing, rows, outcome)
@@ -119,7 +124,7 @@ def _listing_start(watermark: dt.datetime | None, config: Config) -> dt.date | N
     return min(overlap, refresh)
 
 
-def _known(conn: Connection, enterprise_id: int, listing: _Listing) -> dict[str, Row[Any]]:
+def _known(conn: Connection, enterprise_id: int, listing: _Listing) -> _StoredRows:
     """The stored rows of the listed messages, by e-Box message ID."""
     if not listing.messages:
         return {}
@@ -127,7 +132,7 @@ def _known(conn: Connection, enterprise_id: int, listing: _Listing) -> dict[str,
         "e_id": enterprise_id, "provider": listing.provider_id, "ids": [m.message_id for m in listing.messages]})}
 
 
-def _store_listing(tx: Connection, enterprise_id: int, number: str, listing: _Listing, known: dict[str, Row[Any]],
+def _store_listing(tx: Connection, enterprise_id: int, number: str, listing: _Listing, known: _StoredRows,
                    outcome: PollOutcome) -> None:
     outcome.listed += len(listing.messages)
     if not listing.messages:
@@ -158,12 +163,7 @@ def _message_row(enterprise_id: int, provider_id: str, message: ebox.Message) ->
 
 
 def _insert_new(tx: Connection, enterprise_id: int, number: str, provider_id: str, message: ebox.Message) -> int:
-    insert = postgresql.insert if tx.dialect.name == "postgresql" else sqlite.insert
-    row_id = tx.execute(
-        insert(Message).values(**_message_row(enterprise_id, provider_id, message))
-        .on_conflict_do_nothing(index_elements=["enterprise_id", "provider_id", "ebox_message_id"])
-        .returning(Message.id)
-    ).scalar()
+    row_id = tx.execute(_INSERT_MESSAGE[tx.dialect.name], _message_row(enterprise_id, provider_id, message)).scalar()
     if row_id is None:
         return 0  # a concurrent poll stored it first
     key = f"{number}:{provider_id}:{message.message_id}"

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from daemon.config import PollConfig
 from daemon.db.models import Enterprise, PollState, UTCDateTime, utcnow
 from daemon.outbox import add_task
+from daemon.poll.writer import write_transaction
 from daemon.workers.tasks import POLL_ENTERPRISE
 
 __all__ = ["Lease", "claim_due_polls", "finish_poll", "request_poll", "start_poll"]
@@ -84,7 +85,7 @@ def start_poll(engine: Engine, lease: Lease, config: PollConfig, now: dt.datetim
     or another run already started it)."""
     now = now or utcnow()
     run = str(uuid.uuid4())
-    with engine.begin() as tx:
+    with write_transaction(engine) as tx:
         taken = tx.execute(_START, {"e_id": lease.enterprise_id, "claim": lease.token, "now": now, "run": run,
                                     "until": now + dt.timedelta(seconds=config.lease_seconds)}).rowcount
     return run if taken == 1 else None
