@@ -362,3 +362,22 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
         tracemalloc.stop()
         assert seen == count
     assert peaks[1] < peaks[0] * 1.5, peaks
+
+
+def test_streaming_one_long_statement_keeps_memory_flat(tmp_path: Path) -> None:
+    """iter_movements keeps only the movement being built, even within one statement (the digest of
+    the records is computed as they pass, not at the end)."""
+    import tracemalloc  # noqa: PLC0415
+
+    peaks = []
+    for count in (2_000, 16_000):
+        spec = StatementSpec(movements=[MovementSpec(D(n % 97 + 1), communication=f"payment {n}",
+                                                     counterparty_account="BE68539007547034") for n in range(count)])
+        path = tmp_path / f"{count}.cod"
+        path.write_bytes(coda_bytes([spec]))
+        tracemalloc.start()
+        seen = sum(1 for _ in iter_movements(path))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert seen == count
+    assert peaks[1] < peaks[0] * 1.5, peaks

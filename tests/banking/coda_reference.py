@@ -1,20 +1,6 @@
-"""CODA 2.x (Febelfin coded statement of account) parser: streaming, strict where a wrong value
-would be silently wrong, lenient where banks are known to differ.
-
-Positions follow ``specs/banking.md`` §1 (1-based inclusive, 128-character records). The parser
-reads a file line by line and keeps at most one statement in memory (:func:`iter_statements`),
-or only the movement being built (:func:`iter_movements`), so memory does not grow with the
-size of the file.
-
-* Structural errors (a non-digit amount, an unknown record type, a 2.2 that belongs to no 2.1,
-  a file that ends before its record 9…) raise :class:`CodaError`, which names the file, the
-  line, the columns and what was expected there. Nothing else escapes.
-* Trailer checks (record count, debit/credit totals, old + credit − debit = new, the account of
-  records 1 and 8, contiguous sequence numbers), short lines and unusual header values are
-  *warnings* on the statement (:class:`CodaWarning`): hand-edited and anonymised files break them.
-
-Communications are assembled from the raw zones of 2.1/2.2/2.3 (3.1/3.2/3.3 for information)
-before decoding, then decoded by structured type (:class:`Communication`).
+"""The CODA parser as it was before the speed-up (eboxd ``daemon/banking/coda.py`` of 2026-11-27), kept
+unchanged as the oracle of ``test_coda_equivalence.py``: the fast parser must give the same
+statements, movements, warnings and errors on every input.
 """
 
 from __future__ import annotations
