@@ -152,9 +152,19 @@ class DocumentsConfig:
 
 @dataclass(frozen=True)
 class BankingConfig:
-    # A bank movement with the amount and IBAN of a payment request but no reference is suggested
-    # (never marked paid) when booked within this many days of its due date (else its creation).
+    # A bank movement with the amount and IBAN of a payment request but no reference is a candidate
+    # (suggested, or paid if match_confidence_threshold allows) when booked within this many days
+    # of its due date (else its creation).
     match_window_days: int = _bounded(1, 366, default=60)
+    # Folder `eboxd serve` imports CODA files from (empty: off); relative to [daemon] data_dir.
+    coda_drop_dir: str = ""
+    # A file in it is read once unmodified for this long (names ending .part or starting with a dot never).
+    coda_drop_settle_seconds: float = _bounded(0, 3600, default=5.0)
+    # be.eboxd.payment.due_soon is emitted this many days before an open request's due date.
+    due_soon_days: int = _bounded(0, 90, default=5)
+    # A match marks a document paid only at or above this confidence (0.5–1): an exact OGM/RF scores
+    # 1.0; amount + IBAN at most 0.85 (on the due date), so by default a person confirms those.
+    match_confidence_threshold: float = _bounded(0.5, 1.0, default=0.9)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ def import_coda(state: State, files: tuple[Path, ...], enterprise_number: str | 
         for warning in result.warnings:
             click.echo(f"  warning: {warning}")
     if not no_match:
-        matched = match_payments(engine, window_days=state.config.banking.match_window_days)
+        matched = match_payments(engine, window_days=state.config.banking.match_window_days,
+                                 confidence_threshold=state.config.banking.match_confidence_threshold)
         click.echo(f"matching: {matched.examined} examined, {matched.matched} paid, {matched.partial} partial, "
                    f"{matched.suggested} to review, {matched.unmatched} unmatched")
 

@@ -27,6 +27,7 @@ from daemon.cli._state import State, pass_state
 from daemon.payments import FIELD_NAMES, PaymentInfo, UnreadableDocument, extract_payment, pdf_text
 from daemon.payments.manage import PaymentRefused, edit_payment_request, epc_payload, find_payment_request
 from daemon.payments.requests import REVIEWS_KEY
+from daemon.payments.review import ReviewItem, confirm_payment, dismiss_match, reject_request, review_items
 
 __all__ = ["COMMANDS", "FieldRow", "console", "extraction_json", "field_table", "plain", "read_pdf"]
 
@@ -305,6 +306,91 @@ def qr(state: State, document_id: int, output: Path, scale: int) -> None:
     except OSError as exc:
         raise PaymentRefused(f"{output}: cannot write: {exc.strerror}") from None
     click.echo(f"{output}: EPC QR code, {len(payload)} bytes, version {code.version}")
+
+
+# -- matching decisions: review, confirm, dismiss, reject ----------------------------------------
+
+def _reason_text(reason: dict[str, Any]) -> str:
+    return str(reason.get("message") or reason.get("code") or reason)
+
+
+def _movement_lines(item: ReviewItem) -> Text:
+    text = Text()
+    for m in item.movements:
+        who = " ".join(part for part in (m.counterparty_name, m.counterparty_iban) if part) or "no counterparty"
+        ref = f", {m.reference}" if m.reference else f", {m.communication!r}" if m.communication else ""
+        share = f" (share {m.share})" if m.share != m.amount else ""
+        line = f"#{m.transaction_id} {m.booking_date or '?'} {m.amount}{share} to {who}{ref}: {m.match}"
+        line += "" if m.match == "applied" else f" ({m.matched_by}, confidence {m.confidence:.2f})"
+        text.append(line + "\n", style="" if m.match == "applied" else "cyan")
+    text.rstrip()
+    return text or Text("-", style="dim")
+
+
+def review_table(items: Sequence[ReviewItem]) -> Table:
+    table = Table("doc", "request", "enterprise", "amount", "paid", "due", "reference", "why", "movements",
+                  title=f"{len(items)} payment request(s) to review")
+    table.columns[7].max_width = 60
+    for item in items:
+        table.add_row(plain(None if item.document_id is None else str(item.document_id)), str(item.payment_request_id),
+                      item.enterprise_number, plain(item.amount), item.paid, plain(item.due_date),
+                      plain(item.reference), Text("\n".join(_reason_text(r) for r in item.reasons)),
+                      _movement_lines(item))
+    return table
+
+
+@payment.command("review", short_help="Payment requests a person must look at, with the suggested movements.")
+@click.option("--enterprise", "enterprise_number", metavar="NUMBER", help="Only this enterprise (10 digits).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of requests with reasons and movements.")
+@pass_state
+def review(state: State, enterprise_number: str | None, as_json: bool) -> None:
+    """List the payment requests in review: why (partly paid, a movement may pay it, unclear
+    extraction) and the bank movements suggested for them or already paying part of them.
+
+    Then: `eboxd payment confirm DOC --movement ID` (it pays), `eboxd payment dismiss DOC
+    --movement ID` (it does not), `eboxd payment edit DOC …` (fix a field) or `eboxd payment reject
+    DOC --reason …` (nothing to pay through the bank).
+    """
+    with Session(state.engine()) as session:
+        items = review_items(session, enterprise_number=enterprise_number)
+    if as_json:
+        click.echo(json.dumps([item.as_json() for item in items], indent=2, ensure_ascii=False))
+    elif not items:
+        click.echo("nothing to review")
+    else:
+        console().print(review_table(items))
+
+
+@payment.command("confirm", short_help="Mark a payment request paid by bank movement(s) you checked.")
+@click.argument("document_id", metavar="DOC", type=int)
+@click.option("--movement", "movement_ids", metavar="ID", type=int, multiple=True, required=True,
+              help="A bank movement that pays it (repeat for several); `eboxd payment review` lists them.")
+@pass_state
+def confirm(state: State, document_id: int, movement_ids: tuple[int, ...]) -> None:
+    """Confirm that the movement(s) pay DOC's payment request: it becomes paid and
+    be.eboxd.payment.matched is sent with matched_by "manual". Running it again changes nothing."""
+    click.echo(confirm_payment(state.engine(), document_id, movement_ids).message)
+
+
+@payment.command("dismiss", short_help="Say that a suggested bank movement does not pay a payment request.")
+@click.argument("document_id", metavar="DOC", type=int)
+@click.option("--movement", "movement_id", metavar="ID", type=int, required=True,
+              help="The bank movement that does not pay it.")
+@pass_state
+def dismiss(state: State, document_id: int, movement_id: int) -> None:
+    """Drop movement ID from DOC's payment request (a suggestion, or a partial payment wrongly
+    counted). The request goes back to open when nothing else needs review. Idempotent."""
+    click.echo(dismiss_match(state.engine(), document_id, movement_id).message)
+
+
+@payment.command("reject", short_help="Take a payment request out of matching: nothing to pay by bank.")
+@click.argument("document_id", metavar="DOC", type=int)
+@click.option("--reason", required=True, help="Why (not a debt, cancelled, paid by card…); kept with it.")
+@pass_state
+def reject(state: State, document_id: int, reason: str) -> None:
+    """Mark DOC's payment request rejected: it is no longer matched or listed for review,
+    and its suggestions are dropped. A paid request cannot be rejected."""
+    click.echo(reject_request(state.engine(), document_id, reason).message)
 
 
 COMMANDS = [payment]

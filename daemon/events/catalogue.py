@@ -16,7 +16,8 @@ EVENT_TYPES: dict[str, str] = {
     "be.eboxd.document.stored": "A document (attachment) was downloaded, verified and stored.",
     "be.eboxd.payment.requested": "A document asks for a payment; sent again after every correction.",
     "be.eboxd.payment.matched": "A bank transaction was matched to a payment request, now paid.",
-    "be.eboxd.payment.due_soon": "An open payment request reaches its due date soon.",
+    "be.eboxd.payment.due_soon": "A payment request still to pay reaches its due date soon.",
+    "be.eboxd.payment.overdue": "A payment request still to pay is past its due date.",
     "be.eboxd.export.completed": "A document was delivered to an exporter's target.",
     "be.eboxd.export.failed": "An export gave up after its last retry.",
 }

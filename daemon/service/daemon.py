@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -16,15 +17,18 @@ from daemon import __version__, metrics
 from daemon.config import Config
 from daemon.fetch.failures import requeue_failed_fetches
 from daemon.outbox import ConfirmingPublisher, OutboxRelay, add_task
+from daemon.payments.drop_folder import CodaDropFolder
 from daemon.poll.schedule import claim_due_polls
 from daemon.service.gauges import refresh_credential_gauges, refresh_poll_gauges, refresh_queue_gauges
 from daemon.service.http import StatusServer
+from daemon.service.payment_reminders import JOB_NAME as PAYMENT_REMINDERS
+from daemon.service.payment_reminders import emit_payment_reminders
 from daemon.service.scheduler import PeriodicJob, run_due_jobs
 from daemon.service.sdnotify import sd_notify, watchdog_interval
 from daemon.workers.broker import amqp_url
 from daemon.workers.tasks import PURGE_OUTBOX, QUEUES
 
-__all__ = ["Daemon", "create_publisher", "default_jobs"]
+__all__ = ["Daemon", "coda_drop_folder", "create_publisher", "default_jobs"]
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +36,8 @@ log = structlog.get_logger(__name__)
 RELAY_STALL_SECONDS = 60.0
 # How often each node re-reads the enterprise and certificate gauges from the database.
 GAUGE_REFRESH_SECONDS = 60.0
+# After the drop folder could not be read (missing mount, permissions), it is looked at again after this long.
+DROP_FOLDER_RETRY_SECONDS = 60.0
 
 
 def create_publisher(config: Config) -> ConfirmingPublisher:
@@ -58,12 +64,27 @@ def default_jobs(config: Config) -> list[PeriodicJob]:
     def requeue_fetches(tx: Connection, now: dt.datetime) -> None:
         requeue_failed_fetches(tx, refetch_after, now)
 
+    def payment_reminders(tx: Connection, now: dt.datetime) -> None:
+        emit_payment_reminders(tx, now, due_soon_days=config.banking.due_soon_days)
+
     return [
         # Every round: due enterprises are claimed under a lease and queued as poll tasks.
         PeriodicJob("enqueue-polls", dt.timedelta(seconds=config.service.loop_interval_seconds), enqueue_polls),
         PeriodicJob("requeue-fetches", min(dt.timedelta(minutes=1), refetch_after / 2), requeue_fetches),
         PeriodicJob("purge-outbox", dt.timedelta(hours=1), purge_outbox),
+        # Hourly, so a request read today still hears about a due date within the hour; each
+        # reminder is queued once whatever the interval.
+        PeriodicJob(PAYMENT_REMINDERS, dt.timedelta(hours=1), payment_reminders),
     ]
+
+
+def coda_drop_folder(config: Config, engine: Engine) -> CodaDropFolder | None:
+    """The watched CODA folder of ``[banking] coda_drop_dir`` (relative to the data directory), or None."""
+    if not config.banking.coda_drop_dir:
+        return None
+    directory = Path(config.banking.coda_drop_dir).expanduser()
+    return CodaDropFolder(engine, directory if directory.is_absolute() else config.data_dir / directory,
+                          settle_seconds=config.banking.coda_drop_settle_seconds)
 
 
 class Daemon:
@@ -77,12 +98,18 @@ class Daemon:
         self.jobs = list(default_jobs(config) if jobs is None else jobs)
         self.status_server = StatusServer(config.service.http_host, config.service.http_port, self.health)
         self._relay_thread = threading.Thread(target=self._run_relay, name="outbox-relay", daemon=True)
+        # Its own thread: importing a large file must not hold up the loop (and the watchdog).
+        self.coda_drop = coda_drop_folder(config, engine)
+        self._drop_thread = threading.Thread(target=self._watch_drop_folder, name="coda-drop", daemon=True)
         self._last_loop = time.monotonic()
         self._loop_ok = True
         self._gauges_due = 0.0  # monotonic time of the next gauge refresh; 0: at the first round
         self._enterprises = 0
         metrics.create_serve_metrics()
         metrics.BUILD_INFO.labels(version=__version__).set(1)
+        # From the start, not only at the end of the first round: a scrape during that round (its
+        # gauges are set one by one) would otherwise see the broker down.
+        metrics.BROKER_UP.set(1 if self.relay.broker_up else 0)
 
     def install_signal_handlers(self) -> None:
         def request_stop(signum: int, _frame: Any) -> None:
@@ -104,6 +131,8 @@ class Daemon:
         self.status_server.start()
         host, port = self.status_server.address
         self._relay_thread.start()
+        if self.coda_drop is not None:
+            self._drop_thread.start()
         sd_notify("READY=1", "STATUS=eboxd running")
         watchdog = watchdog_interval()
         log.info("daemon.ready", http=f"http://{host}:{port}", database=self.engine.dialect.name,
@@ -118,6 +147,10 @@ class Daemon:
             sd_notify("STOPPING=1")
             self.stop.set()
             self._relay_thread.join(timeout=self.config.outbox.confirm_timeout_seconds + 5)
+            if self._drop_thread.is_alive():
+                # An import under way finishes (one transaction) or is rolled back with the process;
+                # either way the file is still in the folder and imported (again, harmlessly) next time.
+                self._drop_thread.join(timeout=30)
             self.relay.publisher.close()
             self.status_server.stop()
             log.info("daemon.stopped")
@@ -144,6 +177,21 @@ class Daemon:
         # The watchdog is fed from here only, after a round that returned and succeeded, while the
         # relay thread is alive and turning: a round stuck in a job or a database lock stops it.
         sd_notify(*(["WATCHDOG=1", status] if healthy else [status]))
+
+    def _watch_drop_folder(self) -> None:
+        assert self.coda_drop is not None
+        folder = self.coda_drop
+        log.info("coda_drop.watching", directory=str(folder.directory), settle_seconds=folder.settle_seconds)
+        interval = self.config.service.loop_interval_seconds
+        while not self.stop.wait(interval):
+            try:
+                folder.scan(should_stop=self.stop.is_set,
+                            on_result=lambda result: metrics.CODA_FILES.labels(outcome=result.outcome).inc())
+                interval = self.config.service.loop_interval_seconds
+            except Exception:
+                log.exception("coda_drop.scan_failed", directory=str(folder.directory),
+                              retry_in_seconds=DROP_FOLDER_RETRY_SECONDS)
+                interval = DROP_FOLDER_RETRY_SECONDS
 
     def _run_relay(self) -> None:
         try:

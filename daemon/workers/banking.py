@@ -33,8 +33,11 @@ def import_coda(path: str, enterprise_number: str | None = None) -> None:
 
 @dramatiq.actor(actor_name=MATCH_PAYMENTS.actor_name, queue_name=MATCH_PAYMENTS.queue_name, max_retries=5)
 def match_payments_actor() -> None:
-    """Examine the bank transactions not examined yet."""
+    """Examine the bank transactions not examined yet; each is examined once (its ``match_state``
+    is set in the transaction that records what it pays), so a redelivery finds nothing to do."""
     context = worker_context()
-    result = match_payments(context.engine, window_days=context.config.banking.match_window_days)
+    banking = context.config.banking
+    result = match_payments(context.engine, window_days=banking.match_window_days,
+                            confidence_threshold=banking.match_confidence_threshold)
     log.info("payments.matched", examined=result.examined, paid=result.matched, partial=result.partial,
              suggested=result.suggested, unmatched=result.unmatched)

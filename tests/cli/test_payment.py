@@ -1,5 +1,6 @@
 """``eboxd payment extract``: the sandbox's FR/NL/DE letters, ambiguous letters, and files that are no
-readable PDF (one line, exit code 1, no traceback)."""
+readable PDF (one line, exit code 1, no traceback); ``eboxd payment qr``'s PNG and SVG read back with a
+real QR decoder."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ import os
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from daemon.banking import parse_ogm
+from daemon.db.models import Document, Enterprise, Message, PaymentRequest
 from daemon.sandbox.ebox.letters import LANGUAGES
 from daemon.sandbox.ebox.seed import SeedLetter, build_catalogue
 from daemon.sandbox.pdf import Line, render_pdf
 from tests.cli.conftest import Run, assert_one_line_error
+from tests.payments.test_epc import decode_qr, epc_fields, png_to_grey, svg_to_grey
 
 REPO = Path(__file__).resolve().parents[2]
 FLAT_KEYS = {"amount", "currency", "iban", "bic", "reference", "due_date", "beneficiary", "needs_review"}
@@ -183,3 +189,62 @@ def test_through_the_real_entry_point(tmp_path: Path):
                         capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO)}, timeout=60, check=False)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["currency"] == "EUR"
+
+
+# --- `eboxd payment qr`: the written image read back with a real QR decoder ---------------------
+
+QR_REQUESTS = {
+    # label: (payment request columns, EPC fields expected from the image)
+    "ogm": ({"amount": Decimal("1234.56"), "iban": "BE76734933575495", "bic": None, "reference": "010806817183",
+             "reference_kind": "ogm", "beneficiary_name": "SPF Finances"},
+            {"name": "SPF Finances", "iban": "BE76734933575495", "amount": "EUR1234.56",
+             "structured_reference": "010806817183"}),
+    "rf": ({"amount": Decimal("10.00"), "iban": "BE68539007547034", "bic": "GKCCBEBB",
+            "reference": "RF18539007547034", "reference_kind": "rf", "beneficiary_name": "Ville de Liège"},
+           {"bic": "GKCCBEBB", "name": "Ville de Liège", "iban": "BE68539007547034", "amount": "EUR10.00",
+            "structured_reference": "RF18539007547034"}),
+    "free": ({"amount": Decimal("0.01"), "iban": "BE68539007547034", "bic": None, "reference": "Factuur 17",
+              "reference_kind": "free", "beneficiary_name": "Brouwerij Het Anker"},
+             {"name": "Brouwerij Het Anker", "iban": "BE68539007547034", "amount": "EUR0.01",
+              "unstructured_text": "Factuur 17"}),
+    "longest": ({"amount": Decimal("999999999.99"), "iban": "MT84MALT011000012345MTLCAST001S", "bic": "GKCCBEBBXXX",
+                 "reference": "é" * 35, "reference_kind": "free", "beneficiary_name": "Ł" * 70},
+                {"bic": "GKCCBEBBXXX", "name": "Ł" * 70, "iban": "MT84MALT011000012345MTLCAST001S",
+                 "amount": "EUR999999999.99", "unstructured_text": "é" * 35}),
+}
+
+
+@pytest.fixture
+def qr_documents(db_env: dict[str, str], engine: Engine) -> dict[str, int]:
+    """label → document id of a stored payment request from QR_REQUESTS."""
+    documents = {}
+    with Session(engine) as session, session.begin():
+        company = Enterprise(number="0403170701", name="Alpha")
+        session.add(company)
+        session.flush()
+        for label, (columns, _) in QR_REQUESTS.items():
+            message = Message(enterprise_id=company.id, provider_id="p", ebox_message_id=label, subject=label)
+            session.add(message)
+            session.flush()
+            document = Document(message_id=message.id, attachment_id="a", file_name=f"{label}.pdf")
+            session.add(document)
+            session.flush()
+            session.add(PaymentRequest(enterprise_id=company.id, message_id=message.id, document_id=document.id,
+                                       status="open", field_sources={}, **columns))
+            documents[label] = document.id
+    return documents
+
+
+@pytest.mark.parametrize("label", list(QR_REQUESTS))
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_qr_image_decodes_to_the_payment_request(run: Run, qr_documents: dict[str, int], tmp_path: Path,
+                                                 label: str, suffix: str):
+    target = tmp_path / f"pay{suffix}"
+    result = run("payment", "qr", str(qr_documents[label]), "-o", str(target), "--scale", "3")
+    assert result.exit_code == 0, result.stderr
+    data = target.read_bytes()
+    decoded = decode_qr(png_to_grey(data) if suffix == ".png" else svg_to_grey(data))
+    fields = epc_fields(decoded)
+    assert fields == {**dict.fromkeys(fields, ""), "service_tag": "BCD", "version": "002", "charset": "1",
+                      "identification": "SCT", **QR_REQUESTS[label][1]}
+    assert f"{len(decoded)} bytes" in result.stdout
