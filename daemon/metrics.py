@@ -29,6 +29,7 @@ __all__ = [
     "BROKER_UP",
     "BUILD_INFO",
     "CERTIFICATE_EXPIRY",
+    "CODA_FILES",
     "DOCUMENTS_STORED",
     "DOCUMENT_BYTES",
     "EBOX_TOKEN_FAILURES",
@@ -69,7 +70,7 @@ OUTBOX_PURGED_ROWS = Counter(
     "eboxd_outbox_purged_rows_total", "Confirmed outbox rows deleted after the retention period."
 )
 EXPORTS = Counter(
-    "eboxd_exports_total", "Document exports by exporter and outcome (completed, failed, retried).",
+    "eboxd_exports_total", "Document exports by exporter and outcome (completed, failed, retried, deferred).",
     ["exporter", "outcome"],
 )
 
@@ -145,6 +146,10 @@ _SERVE_FACTORIES: dict[str, Callable[[], Any]] = {
     "OLDEST_PENDING_FETCH": lambda: Gauge(
         "eboxd_oldest_pending_fetch_seconds", "Age of the oldest message whose documents are not stored yet."
     ),
+    "CODA_FILES": lambda: Counter(
+        "eboxd_coda_files_total", "CODA files taken from the drop folder, by outcome (imported, duplicate, "
+        "rejected, failed: left in the folder and tried again).", ["outcome"],
+    ),
     "QUEUE_MESSAGES": lambda: Gauge(
         "eboxd_queue_messages", "Messages ready in each of eboxd's RabbitMQ queues (and their delay queues).",
         ["queue"],
@@ -168,6 +173,7 @@ if TYPE_CHECKING:
     POLL_LAG: Gauge
     POLLS_OVERDUE: Gauge
     QUEUE_MESSAGES: Gauge
+    CODA_FILES: Counter
     MESSAGES_PENDING_FETCH: Gauge
     OLDEST_PENDING_FETCH: Gauge
 

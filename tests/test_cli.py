@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import daemon.cli
+from daemon.cli import BUILT_IN
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -92,3 +97,24 @@ def test_help_lists_the_commands() -> None:
     result = eboxd("--help")
     for command in ("serve", "worker", "init", "db", "config", "outbox"):
         assert command in result.stdout
+
+
+def test_built_in_table_names_every_command_of_every_cli_module() -> None:
+    """The ``eboxd`` group imports a command's module only when it runs: its table must be complete."""
+    defined: dict[str, str] = {}
+    for module in pkgutil.iter_modules(daemon.cli.__path__):
+        commands = getattr(importlib.import_module(f"daemon.cli.{module.name}"), "COMMANDS", ())
+        defined.update({command.name: module.name for command in commands})
+    assert defined == BUILT_IN
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    code = ("import sys\nfrom daemon.cli import main\n"
+            "try:\n    main(['exports', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('daemon.cli.')))")
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert "daemon.cli.exporters" in loaded
+    for other in ("payment", "bank", "messages", "enterprise"):
+        assert f"daemon.cli.{other}'" not in loaded

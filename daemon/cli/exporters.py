@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.cli._state import State, pass_state
@@ -18,9 +18,9 @@ from daemon.db.models import Document, Enterprise, Export, Message
 from daemon.enterprises import find_enterprise
 from daemon.errors import EboxdError
 from daemon.exports import (
+    DocumentSelection,
     disable_exporter,
     enable_exporter,
-    export_documents,
     exporter_configs,
     public_settings,
     require_exporter,
@@ -36,12 +36,22 @@ def _console() -> Console:
     return Console(width=160, soft_wrap=True)
 
 
+def _table(*columns: str) -> Table:
+    """A plain table whose long cells (paths, targets, errors) wrap instead of being cut short."""
+    table = Table(box=None)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 @click.command("plugins")
-def plugins_command() -> None:
+@pass_state
+def plugins_command(state: State) -> None:
     """List installed plugins, where they come from, their exporters, and plugins that failed."""
+    state.config  # noqa: B018  (configures logging before plugins load and log)
     manager = get_plugin_manager()
     exporters = manager.exporters()
-    table = Table("plugin", "distribution", "version", "source", box=None)
+    table = _table("plugin", "distribution", "version", "source")
     for info in manager.plugins():
         table.add_row(info.name, info.distribution or "eboxd (built-in)", info.version or "-", info.source)
     console = _console()
@@ -95,10 +105,11 @@ def exporter_disable(state: State, name: str, number: str, target: str | None) -
     """Disable exporter NAME for an enterprise (its ledger is kept)."""
     with Session(state.engine()) as session, session.begin():
         enterprise = find_enterprise(session, number)
+        number = enterprise.number  # read now: the row expires when the transaction commits
         changed = disable_exporter(session, enterprise, name, target)
     if not changed:
-        raise EboxdError(f"exporter {name} is not enabled for {enterprise.number}")
-    click.echo(f"exporter {name} disabled for {enterprise.number} ({changed} target{'s' * (changed != 1)})")
+        raise EboxdError(f"exporter {name} is not enabled for {number}")
+    click.echo(f"exporter {name} disabled for {number} ({changed} target{'s' * (changed != 1)})")
 
 
 @exporter_group.command("list")
@@ -106,10 +117,10 @@ def exporter_disable(state: State, name: str, number: str, target: str | None) -
 @pass_state
 def exporter_list(state: State, number: str | None) -> None:
     """Exporter configurations per enterprise (secret settings masked)."""
-    table = Table("enterprise", "exporter", "target", "enabled", "settings", box=None)
+    table = _table("enterprise", "exporter", "target", "enabled", "settings")
     with Session(state.engine()) as session:
         enterprise = find_enterprise(session, number) if number else None
-        numbers = dict(session.execute(select(Enterprise.id, Enterprise.number)).tuples().all())
+        numbers = dict(session.execute(select(Enterprise.id, Enterprise.number)).all())
         for row in exporter_configs(session, enterprise):
             settings = ", ".join(f"{k}={v}" for k, v in public_settings(row).items())
             table.add_row(numbers[row.enterprise_id], row.exporter, row.target, "yes" if row.enabled else "no",
@@ -132,13 +143,13 @@ def exports_list(state: State, failed: bool, number: str | None, limit: int) -> 
     query = (select(Export, Enterprise.number).join(Document, Document.id == Export.document_id)
              .join(Message, Message.id == Document.message_id).join(Enterprise, Enterprise.id == Message.enterprise_id)
              .order_by(Export.id.desc()).limit(limit))
-    table = Table("id", "enterprise", "document", "exporter", "target", "status", "attempts", "error", box=None)
+    table = _table("id", "enterprise", "document", "exporter", "target", "status", "attempts", "error")
     with Session(state.engine()) as session:
         if failed:
             query = query.where(Export.status == "failed")
         if number:
             query = query.where(Enterprise.id == find_enterprise(session, number).id)
-        for row, enterprise_number in session.execute(query).tuples():
+        for row, enterprise_number in session.execute(query):
             table.add_row(str(row.id), enterprise_number, str(row.document_id), row.exporter, row.target,
                           row.status, str(row.attempts), (row.last_error or "")[:80])
     _console().print(table)
@@ -165,30 +176,31 @@ def exports_retry(state: State, ids: tuple[int, ...], retry_all: bool) -> None:
 @click.option("--ids", "ids", multiple=True, type=int, help="Only these document ids; repeatable.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="The bundle file, or a folder to write it into under its standard name.")
+@click.option("--max-mb", type=click.FloatRange(min=0), metavar="MB",
+              help="Split into parts of at most MB megabytes (zip: 20 by default, for mailboxes; 0: one file).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @pass_state
 def export_command(state: State, name: str, number: str, since: dt.datetime | None, until: dt.datetime | None,
-                   ids: tuple[int, ...], output: Path, no_progress: bool) -> None:
+                   ids: tuple[int, ...], output: Path, max_mb: float | None, no_progress: bool) -> None:
     """Write an enterprise's documents into one bundle with exporter NAME (e.g. zip)."""
+    engine = state.engine()  # first: it configures logging before plugins load and log
     exporter = require_exporter(get_plugin_manager(), name)
     bundle = getattr(exporter, "bundle", None)
     if not callable(bundle):
         raise EboxdError(f"exporter {name} does not write bundles")
-    engine = state.engine()
     store = create_store(state.config, engine)
     with Session(engine) as session:
         enterprise = find_enterprise(session, number)
-        count_query = (select(func.count()).select_from(Document).join(Message, Message.id == Document.message_id)
-                       .where(Message.enterprise_id == enterprise.id, Document.storage_key.is_not(None)))
-        total = session.scalar(count_query) or 0
-        documents = export_documents(session, store, enterprise.id, since=since.date() if since else None,
-                                     until=until.date() if until else None, ids=ids)
+        documents = DocumentSelection(session, store, enterprise.id, since=since.date() if since else None,
+                                      until=until.date() if until else None, ids=ids)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       disable=no_progress, console=Console(stderr=True)) as progress:
-            task = progress.add_task("export", total=total)
+            task = progress.add_task("export", total=documents.count())  # the selected documents only
+            limit = {} if max_mb is None else {"limit": int(max_mb * 1_000_000)}  # else the exporter's default
             result = bundle(documents, output, administration=enterprise.number,
-                            progress=lambda _doc: progress.advance(task))
-    click.echo(f"{result.path}: {result.documents} documents, {result.payload_bytes} bytes")
+                            progress=lambda _doc: progress.advance(task), **limit)
+    for written in result if isinstance(result, list | tuple) else [result]:  # one bundle, or its parts
+        click.echo(f"{written.path}: {written.documents} documents, {written.payload_bytes} bytes")
 
 
 COMMANDS = (plugins_command, exporter_group, exports_group, export_command)

@@ -9,8 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from daemon.cli._state import State, pass_state
+from daemon.credentials import rotate_token_secrets
 from daemon.db.models import Credential, Enterprise
 from daemon.enterprises import private_key_context
+from daemon.exports.configs import rotate_settings_secrets
 from daemon.secrets import CREDENTIAL_NAME, SecretBox, master_key_path, prepend_key
 
 __all__ = ["COMMANDS"]
@@ -50,6 +52,11 @@ def rotate(state: State, new_key: bool) -> None:
             session.execute(update(Credential).where(Credential.id == credential.id)
                             .values(private_key_encrypted=fresh))
             rotated += 1
+        # Exporter settings marked secret (access keys) and OAuth token pairs of connected services.
+        for rotate_more in (rotate_settings_secrets, rotate_token_secrets):
+            more_rotated, more_kept = rotate_more(session, secrets)
+            rotated += more_rotated
+            kept += more_kept
     note = " (new key added: restart eboxd, keep the old key until every node has restarted)" if new_key else ""
     click.echo(f"{rotated} secret(s) re-encrypted under the current key, {kept} already were; key file {path}{note}")
 

@@ -1,4 +1,5 @@
-"""``eboxd sandbox``: the local e-Box simulator for demos, integrators and tests."""
+"""``eboxd sandbox``: the local e-Box simulator for demos, integrators and tests, and with
+``--with NAME[:PORT]`` the simulators plugins register (``eboxd_register_sandboxes``, e.g. yuki)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 
 from daemon.cli._state import State, pass_state
 from daemon.enterprises import parse_number
+from daemon.plugins.sandboxes import RunningSandbox, Sandbox
 
 __all__ = ["COMMANDS"]
 
@@ -31,12 +33,15 @@ def _stop(_signum: int, _frame: FrameType | None) -> None:
               help="Inject faults: error:0.1:502, throttle:0.2:5, slow:1:2.5, truncate:1, corrupt:1, "
                    "expired_token:0.5 (repeatable).")
 @click.option("--maintenance", multiple=True, metavar="PROVIDER", help="Put a provider in maintenance.")
+@click.option("--with", "extras", multiple=True, metavar="NAME[:PORT]",
+              help="Also run a plugin's sandbox, e.g. yuki (default port: the plugin's); repeatable.")
 @click.pass_context
 def sandbox(ctx: click.Context, host: str, port: int | None, seed: int, enterprises: int,
-            faults: tuple[str, ...], maintenance: tuple[str, ...]) -> None:
+            faults: tuple[str, ...], maintenance: tuple[str, ...], extras: tuple[str, ...]) -> None:
     """Run the e-Box sandbox (token server, Message Registry, providers) in the foreground."""
     if ctx.invoked_subcommand is not None:
         return
+    wanted = _plugin_sandboxes(extras)
     from daemon.sandbox.ebox import serve_sandbox  # noqa: PLC0415 - only this command needs the simulator
     from daemon.sandbox.ebox.knobs import parse_fault_spec  # noqa: PLC0415
 
@@ -47,6 +52,7 @@ def sandbox(ctx: click.Context, host: str, port: int | None, seed: int, enterpri
         server = serve_sandbox(host, port, seed=seed, enterprises=enterprises)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    others: list[RunningSandbox] = []
     try:
         for spec in faults:
             kind, options = parse_fault_spec(spec)
@@ -55,6 +61,13 @@ def sandbox(ctx: click.Context, host: str, port: int | None, seed: int, enterpri
             server.set_maintenance(provider)
         seeded = ", ".join(f"{e['enterpriseNumber']} ({e['name']})" for e in server.describe()["enterprises"])
         click.echo(f"e-Box sandbox on {server.url} (admin {server.admin_url}); e-Boxes: {seeded}", err=True)
+        for plugin_sandbox, plugin_port in wanted:
+            try:
+                others.append(plugin_sandbox.start(host, plugin_port, seed=seed))
+            except OSError as exc:
+                raise click.ClickException(f"{plugin_sandbox.name}: cannot listen on {host}:{plugin_port}: "
+                                           f"{exc.strerror}") from None
+            click.echo(others[-1].summary(), err=True)
         signal.signal(signal.SIGTERM, _stop)
         server.wait()
     except KeyboardInterrupt:
@@ -62,7 +75,29 @@ def sandbox(ctx: click.Context, host: str, port: int | None, seed: int, enterpri
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        for other in others:
+            other.shutdown()
         server.shutdown()
+
+
+def _plugin_sandboxes(extras: tuple[str, ...]) -> list[tuple[Sandbox, int]]:
+    """``--with NAME[:PORT]`` → (sandbox, port) pairs, checked before anything starts."""
+    if not extras:
+        return []
+    from daemon.plugins import get_plugin_manager  # noqa: PLC0415
+
+    available = get_plugin_manager().sandboxes()
+    wanted: list[tuple[Sandbox, int]] = []
+    for extra in extras:
+        name, _, port_text = extra.partition(":")
+        found = available.get(name)
+        if found is None:
+            raise click.BadParameter(f"no plugin sandbox {name!r} (installed: {', '.join(available) or 'none'})",
+                                     param_hint="--with")
+        if port_text and not (port_text.isdigit() and int(port_text) <= 65535):
+            raise click.BadParameter(f"bad port in {extra!r}", param_hint="--with")
+        wanted.append((found, int(port_text) if port_text else found.default_port))
+    return wanted
 
 
 @sandbox.command("register-client")

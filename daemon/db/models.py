@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -40,10 +41,13 @@ __all__ = [
     "Export",
     "ExporterConfig",
     "Message",
+    "OAuthToken",
     "OutboxRow",
+    "PaymentMatch",
     "PaymentRequest",
     "PollState",
     "PollWatermark",
+    "ProviderCallError",
     "ScheduledJob",
     "UTCDateTime",
     "utcnow",
@@ -215,6 +219,28 @@ class BankTransaction(Base):
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class PaymentMatch(Base):
+    """A bank movement paying (part of) a payment request, or suggested to: one row per pair, so one
+    movement can pay several requests and several movements one request."""
+
+    __tablename__ = "payment_matches"
+    __table_args__ = (UniqueConstraint("payment_request_id", "bank_transaction_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    payment_request_id: Mapped[int] = mapped_column(ForeignKey("payment_requests.id", ondelete="CASCADE"),
+                                                    index=True)
+    bank_transaction_id: Mapped[int] = mapped_column(ForeignKey("bank_transactions.id", ondelete="CASCADE"),
+                                                     index=True)
+    # "applied": counts as paid; "suggested": a person must confirm; "dismissed": a person said no.
+    state: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))  # the part of the movement for this request
+    confidence: Mapped[float] = mapped_column(Float)
+    matched_by: Mapped[str] = mapped_column(String(20))  # reference, amount_and_iban, manual
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Export(Base):
     """The export ledger: one row per document × exporter × target makes redelivery a no-op."""
 
@@ -321,3 +347,44 @@ class ExporterConfig(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OAuthToken(Base):
+    """An enterprise's OAuth2 token pair at a provider (Exact Online, later Ponto), encrypted.
+
+    ``token_encrypted`` holds the access and refresh tokens as one AES-GCM blob bound to this
+    row's enterprise, provider and ``version`` (``daemon.credentials``): a blob copied to another
+    row, or an older blob written back, does not decrypt. ``version`` goes up with every stored
+    pair; ``state`` is ``ok`` or ``needs_reconnect`` (the provider refused the refresh token).
+    """
+
+    __tablename__ = "oauth_tokens"
+    __table_args__ = (UniqueConstraint("enterprise_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(50))
+    token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)  # never plaintext
+    access_expires_at: Mapped[dt.datetime]
+    issued_at: Mapped[dt.datetime]  # local receipt time of the pair
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(20), default="ok")
+    details: Mapped[dict[str, Any] | None]  # non-secret: host, division, user
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProviderCallError(Base):
+    """An error answer of a provider's API (Exact Online), kept an hour or two: every worker process
+    counts them per key before calling, so together they stay under the provider's hourly block."""
+
+    __tablename__ = "provider_call_errors"
+    __table_args__ = (Index("ix_provider_call_errors_key", "provider", "key", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    key: Mapped[str] = mapped_column(String(300))  # e.g. host|client id|division
+    endpoint: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[dt.datetime]

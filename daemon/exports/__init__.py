@@ -10,10 +10,11 @@ from daemon.exports.configs import (
     public_settings,
     require_exporter,
 )
-from daemon.exports.documents import export_document_of, export_documents
+from daemon.exports.documents import DocumentSelection, export_document_of, export_documents
 from daemon.exports.ledger import ExportOutcome, retry_exports, run_export, schedule_exports
 
 __all__ = [
+    "DocumentSelection",
     "ExportOutcome",
     "decrypt_settings",
     "disable_exporter",

@@ -15,7 +15,7 @@ from daemon.plugins.manager import PluginManager
 from daemon.secrets import SecretBox
 
 __all__ = ["decrypt_settings", "disable_exporter", "enable_exporter", "exporter_configs", "public_settings",
-           "require_exporter", "settings_context"]
+           "require_exporter", "rotate_settings_secrets", "settings_context"]
 
 _SECRET = "__encrypted__"
 
@@ -89,6 +89,33 @@ def decrypt_settings(secrets: SecretBox, enterprise_number: str, config: Exporte
             value = secrets.decrypt(base64.b64decode(stored[_SECRET]), context=context).decode()
         values[name] = value
     return values
+
+
+def rotate_settings_secrets(session: Session, secrets: SecretBox) -> tuple[int, int]:
+    """Re-encrypt every secret setting under the current master key (``eboxd keys rotate``);
+    (re-encrypted, already current)."""
+    rotated = kept = 0
+    rows = session.execute(select(ExporterConfig, Enterprise.number)
+                           .join(Enterprise, Enterprise.id == ExporterConfig.enterprise_id)).all()
+    for config, number in rows:
+        settings = dict(config.settings or {})
+        changed = False
+        for name, stored in settings.items():
+            if not (isinstance(stored, dict) and _SECRET in stored):
+                continue
+            sealed = base64.b64decode(stored[_SECRET])
+            if secrets.is_current(sealed):
+                kept += 1
+                continue
+            context = settings_context(number, config.exporter, config.target, name)
+            fresh = secrets.encrypt(secrets.decrypt(sealed, context=context), context=context)
+            settings[name] = {_SECRET: base64.b64encode(fresh).decode()}
+            rotated += 1
+            changed = True
+        if changed:
+            config.settings = settings  # a new dict: the JSON column sees the change
+    session.flush()
+    return rotated, kept
 
 
 def public_settings(config: ExporterConfig) -> dict[str, Any]:

@@ -5,11 +5,14 @@ stored document and enabled exporter. ``run_export`` is what the actor does: cla
 (``completed`` → nothing to do), call the exporter outside any transaction, then record the
 outcome and its event in one transaction. A failure is re-raised for dramatiq to retry; on the
 last attempt, or for a ``PermanentExportError``, the row becomes ``failed`` with the reason and a
-``be.eboxd.export.failed`` event.
+``be.eboxd.export.failed`` event. An ``ExportDeferred`` (a target's daily quota) makes the row
+``deferred`` and queues the task again, delayed in the outbox until the target accepts work.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,18 +27,19 @@ from daemon.db.models import Document, Enterprise, Export, ExporterConfig, Messa
 from daemon.exports.configs import decrypt_settings
 from daemon.exports.documents import export_document_of
 from daemon.outbox import add_event, add_task
-from daemon.plugins.exporters import ExportError, PermanentExportError
+from daemon.plugins.exporters import ExportDeferred, ExportError, PermanentExportError
 from daemon.plugins.manager import PluginManager
 from daemon.secrets import SecretBox
 from daemon.store import DocumentStore
 from daemon.workers.tasks import EXPORT_DOCUMENT
 
-__all__ = ["COMPLETED", "FAILED", "ExportOutcome", "export_task_key", "retry_exports", "run_export",
+__all__ = ["COMPLETED", "DEFERRED", "FAILED", "ExportOutcome", "export_task_key", "retry_exports", "run_export",
            "schedule_exports"]
 
 log = structlog.get_logger(__name__)
 
 PENDING, EXPORTING, RETRYING, COMPLETED, FAILED = "pending", "exporting", "retrying", "completed", "failed"
+DEFERRED = "deferred"
 
 
 def export_task_key(document_id: int, exporter: str, target: str) -> str:
@@ -61,7 +65,7 @@ def schedule_exports(tx: Connection | Session, enterprise_id: int, document_ids:
 
 @dataclass
 class ExportOutcome:
-    status: str  # completed or failed (a retryable failure raises instead)
+    status: str  # completed, failed or deferred (a retryable failure raises instead)
     receipt: dict[str, Any] | None = None
     error: str | None = None
     already_done: bool = False
@@ -90,6 +94,8 @@ def run_export(engine: Engine, store: DocumentStore, secrets: SecretBox, manager
         row_id, attempts = row.id, row.attempts
         number, config = _config_of(session, document_id, exporter_name, target)
         document = export_document_of(session, store, document_id)
+        if document is not None:
+            document = dataclasses.replace(document, previous_attempts=attempts - 1)
     try:
         if config is None or not config.enabled:
             raise PermanentExportError(f"exporter {exporter_name!r} to {target!r} is not enabled for {number}")
@@ -99,6 +105,10 @@ def run_export(engine: Engine, store: DocumentStore, secrets: SecretBox, manager
         if document is None:
             raise PermanentExportError(f"document {document_id} has no stored content")
         receipt = exporter.export(document, decrypt_settings(secrets, number, config))
+    except ExportDeferred as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        _defer(engine, document_id, exporter_name, target, error, attempts, exc.until)
+        return ExportOutcome(DEFERRED, error=error)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         final = last_attempt or isinstance(exc, PermanentExportError)
@@ -148,6 +158,20 @@ def _record_failure(engine: Engine, document_id: int, exporter: str, target: str
     metrics.EXPORTS.labels(exporter=exporter, outcome=FAILED if final else "retried").inc()
     log.warning("export.failed" if final else "export.retrying", document_id=document_id, exporter=exporter,
                 target=target, attempts=attempts, error=error)
+
+
+def _defer(engine: Engine, document_id: int, exporter: str, target: str, error: str, attempts: int,
+           until: dt.datetime) -> None:
+    delay = max(until - dt.datetime.now(dt.UTC), dt.timedelta())
+    with engine.begin() as tx:
+        tx.execute(update(Export).where(Export.document_id == document_id, Export.exporter == exporter,
+                                        Export.target == target)
+                   .values(status=DEFERRED, last_error=error, updated_at=utcnow()))
+        add_task(tx, EXPORT_DOCUMENT, {"document_id": document_id, "exporter": exporter, "target": target},
+                 idempotency_key=f"{export_task_key(document_id, exporter, target)}:deferred:{attempts}", delay=delay)
+    metrics.EXPORTS.labels(exporter=exporter, outcome=DEFERRED).inc()
+    log.warning("export.deferred", document_id=document_id, exporter=exporter, target=target, attempts=attempts,
+                until=until.isoformat(), error=error)
 
 
 def retry_exports(session: Session, ids: Sequence[int] = ()) -> list[Export]:

@@ -7,6 +7,7 @@ Write a plugin: ``from daemon.plugins import hookimpl`` and implement hooks of
 from __future__ import annotations
 
 from daemon.plugins.exporters import (
+    ExportDeferred,
     ExportDocument,
     Exporter,
     ExportError,
@@ -20,6 +21,7 @@ from daemon.plugins.hookspecs import hookimpl, hookspec
 from daemon.plugins.manager import PluginFailure, PluginInfo, PluginManager, get_plugin_manager
 
 __all__ = [
+    "ExportDeferred",
     "ExportDocument",
     "ExportError",
     "Exporter",

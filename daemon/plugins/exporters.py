@@ -20,6 +20,7 @@ from daemon.errors import EboxdError
 
 __all__ = [
     "EXPORTER_NAME",
+    "ExportDeferred",
     "ExportDocument",
     "ExportError",
     "Exporter",
@@ -47,6 +48,15 @@ class ExportError(EboxdError):
 
 class PermanentExportError(ExportError):
     """An export that cannot succeed by retrying (refused by the target): marked failed at once."""
+
+
+class ExportDeferred(ExportError):
+    """The target refuses work until ``until`` (a daily quota): the export is queued again for
+    then (a delayed outbox task), neither retried sooner nor marked failed."""
+
+    def __init__(self, message: str, *, until: dt.datetime) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ class ExportDocument:
     sha256: str
     language: str | None
     payment: PaymentSummary | None = None
+    message_type: str | None = None  # the e-Box messageTypeId (e.g. FIN-TAX-ASSESSMENT)
+    previous_attempts: int = 0  # earlier attempts of this export that began: > 0 → one may have delivered
     opener: Callable[[], AbstractContextManager[BinaryIO]] = field(repr=False, compare=False,
                                                                    default=_no_content)
 

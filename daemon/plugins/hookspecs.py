@@ -13,9 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from daemon.plugins.exporters import Exporter
+    import click
 
-__all__ = ["PROJECT", "eboxd_export_finished", "eboxd_register_exporters", "hookimpl", "hookspec"]
+    from daemon.plugins.exporters import Exporter
+    from daemon.plugins.sandboxes import Sandbox
+
+__all__ = ["PROJECT", "eboxd_export_finished", "eboxd_register_commands", "eboxd_register_exporters",
+           "eboxd_register_sandboxes", "hookimpl", "hookspec"]
 
 PROJECT = "eboxd"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -31,3 +35,14 @@ def eboxd_register_exporters(register: Callable[[Exporter], None]) -> None:
 def eboxd_export_finished(document_id: int, exporter: str, target: str, status: str,
                           receipt: dict[str, Any] | None, error: str | None) -> None:
     """Observe an export that just completed (``status="completed"``) or gave up (``"failed"``)."""
+
+
+@hookspec
+def eboxd_register_commands(register: Callable[[click.Command], None]) -> None:
+    """Add commands (or groups) to the ``eboxd`` CLI by calling ``register(command)``; a name eboxd already
+    uses is refused."""
+
+
+@hookspec
+def eboxd_register_sandboxes(register: Callable[[Sandbox], None]) -> None:
+    """Register simulators of remote services for ``eboxd sandbox --with NAME`` by calling ``register(sandbox)``."""

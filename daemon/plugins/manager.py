@@ -21,6 +21,7 @@ import structlog
 
 from daemon.plugins import hookspecs
 from daemon.plugins.exporters import EXPORTER_NAME, Exporter
+from daemon.plugins.sandboxes import Sandbox
 
 __all__ = ["DEFAULT_PLUGINS", "DISABLE_ENV", "PluginFailure", "PluginInfo", "PluginManager", "get_plugin_manager"]
 
@@ -156,6 +157,37 @@ class PluginManager:
                     self._fail(_impl.plugin_name, self._distribution_of(_impl), "register", ValueError(problem))
                     return
                 found[exporter.name] = exporter
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                self._fail(impl.plugin_name, self._distribution_of(impl), "hook", exc)
+        return found
+
+    def commands(self) -> dict[str, Any]:
+        """Commands plugins add to the CLI (``eboxd_register_commands``), by name; a duplicate is refused."""
+        import click  # noqa: PLC0415 - only the CLI asks
+
+        return self._collect_named("eboxd_register_commands", lambda command: (
+            None if isinstance(command, click.Command) and command.name
+            else f"{command!r} is not a named click command"))
+
+    def sandboxes(self) -> dict[str, Sandbox]:
+        """Simulators plugins offer to ``eboxd sandbox --with`` (``eboxd_register_sandboxes``), by name."""
+        return self._collect_named("eboxd_register_sandboxes", lambda sandbox: (
+            None if isinstance(sandbox, Sandbox) and isinstance(sandbox.name, str) and EXPORTER_NAME.match(sandbox.name)
+            else f"{sandbox!r} is not a sandbox (needs name, description, default_port, start)"))
+
+    def _collect_named(self, hook: str, problem_of: Any) -> dict[str, Any]:
+        """Call a register-callback hook per plugin, isolating errors; keep valid items by ``.name``."""
+        found: dict[str, Any] = {}
+        for impl in reversed(getattr(self._pm.hook, hook).get_hookimpls()):
+            def register(item: Any, _impl: pluggy.HookImpl = impl) -> None:
+                problem = problem_of(item) or (f"{item.name!r} is already registered by another plugin"
+                                               if item.name in found else None)
+                if problem:
+                    self._fail(_impl.plugin_name, self._distribution_of(_impl), "register", ValueError(problem))
+                    return
+                found[item.name] = item
             try:
                 impl.function(register=register)
             except Exception as exc:

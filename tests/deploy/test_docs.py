@@ -36,7 +36,7 @@ def test_every_documented_command_exists() -> None:
     for name, sub in mentioned:
         if (name, sub) in ANNOUNCED:
             continue
-        command = cli.commands.get(name)
+        command = cli.get_command(click.Context(cli), name)
         assert command is not None, f"eboxd {name} does not exist"
         if sub and isinstance(command, click.Group):
             assert sub in command.commands, f"eboxd {name} {sub} does not exist"

@@ -2,7 +2,8 @@
 
 It registers through ``eboxd_register_exporters`` exactly as a third-party plugin does. The
 daemon drops each document into ``<dir>/<enterprise number>/`` (a one-document bag, or the bare
-file with ``layout = files``); ``eboxd export zip`` writes a whole period into one bundle.
+file with ``layout = files``); ``eboxd export zip`` writes a whole period into one bundle (parts of at most 20 MB
+when it is larger).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from daemon.plugins import ExportDocument, Setting, SettingsError, hookimpl
-from eboxd_zip.bundle import BundleResult, atomic_file, build_bundle, plan
+from eboxd_zip.bundle import BundleResult, atomic_file, build_bundle, document_path
+from eboxd_zip.parts import build_bundles
 
 __all__ = ["ZipExporter", "eboxd_register_exporters"]
 
@@ -53,21 +55,21 @@ class ZipExporter:
     def export(self, document: ExportDocument, settings: Mapping[str, Any]) -> dict[str, Any]:
         """Same document, same file name: a redelivery replaces the file, never adds a copy."""
         folder = Path(settings["dir"]) / document.enterprise_number
+        path = document_path(document, document.enterprise_number)
         if settings.get("layout") == "files":
-            _, _, entries = plan([document], document.enterprise_number)
-            target = folder / entries[0].path
+            target = folder / path
             with document.open() as source, atomic_file(target) as sink:
                 shutil.copyfileobj(source, sink, 1 << 16)
             return {"path": str(target)}
-        _, _, entries = plan([document], document.enterprise_number)
-        stem = Path(entries[0].path).stem
-        result = build_bundle([document], folder / f"{stem}.zip", administration=document.enterprise_number)
-        return {"path": str(result.path), "entry": result.entries[0]}
+        result = build_bundle([document], folder / f"{Path(path).stem}.zip", administration=document.enterprise_number)
+        return {"path": str(result.path), "entry": path}
 
     def bundle(self, documents: Iterable[ExportDocument], output: Path, *, administration: str,
-               progress: Callable[[ExportDocument], None] | None = None) -> BundleResult:
-        """``eboxd export zip``: many documents into one bundle."""
-        return build_bundle(documents, output, administration=administration, progress=progress)
+               progress: Callable[[ExportDocument], None] | None = None,
+               limit: int | None = None) -> list[BundleResult]:
+        """``eboxd export zip``: many documents into one bundle, or parts of at most ``limit``
+        bytes (default 20 MB; 0: one bundle whatever its size)."""
+        return build_bundles(documents, output, administration=administration, progress=progress, limit=limit)
 
 
 @hookimpl

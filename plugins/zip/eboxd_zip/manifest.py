@@ -1,4 +1,5 @@
-"""The bundle's manifest: ``index.csv`` (UTF-8 with BOM, ``;``, CRLF) and ``index.json`` (typed)."""
+"""The bundle's manifest: ``index.csv`` (UTF-8 with BOM, ``;``, CRLF) and ``index.json`` (typed),
+produced a row at a time so that the bundle can spool them to disk instead of holding them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 from daemon.plugins import ExportDocument
 
-__all__ = ["COLUMNS", "Entry", "index_csv", "index_json", "row_of"]
+__all__ = ["COLUMNS", "CSV_BOM", "FOLDER", "JSON_TAIL", "Entry", "csv_header", "csv_row", "json_head", "json_row",
+           "row_of"]
 
 COLUMNS = ("doc_sha256", "file", "kind", "document_date", "received_date", "enterprise_number", "enterprise_name",
            "message_id", "counterparty_name", "subject", "original_file_name", "reference", "amount_incl_vat",
@@ -19,6 +21,7 @@ COLUMNS = ("doc_sha256", "file", "kind", "document_date", "received_date", "ente
 
 KIND = "government_letter"  # everything in an e-Box comes from a public institution
 FOLDER = "government-letters"
+CSV_BOM = "\ufeff".encode()
 
 
 @dataclass
@@ -49,19 +52,35 @@ def row_of(entry: Entry) -> dict[str, Any]:
     }
 
 
-def index_csv(entries: list[Entry]) -> bytes:
+def csv_header() -> str:
+    """The first line of ``index.csv``, after the byte-order mark."""
+    return _csv_line(COLUMNS)
+
+
+def csv_row(entry: Entry) -> str:
+    """One document's line of ``index.csv`` (CRLF included; ``.`` decimals, two places)."""
+    row = row_of(entry)
+    amount = entry.document.payment.amount if entry.document.payment else None
+    row["amount_incl_vat"] = f"{amount:.2f}" if amount is not None else None
+    return _csv_line(["" if row[c] is None else row[c] for c in COLUMNS])
+
+
+def json_row(entry: Entry) -> str:
+    """One document's object in ``index.json``'s ``documents``."""
+    return json.dumps(row_of(entry), ensure_ascii=False)
+
+
+def json_head(*, bundle_id: str, period: str, administration: str) -> str:
+    """``index.json`` up to the opening of ``documents``; the rows follow, comma-separated, then ``]}``."""
+    head = json.dumps({"schema": "handover/1", "bundle_id": bundle_id, "period": period,
+                       "administration": administration}, ensure_ascii=False)
+    return head[:-1] + ', "documents": [\n'
+
+
+JSON_TAIL = "\n]}\n"
+
+
+def _csv_line(values: Any) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for entry in entries:
-        row = row_of(entry)
-        amount = entry.document.payment.amount if entry.document.payment else None
-        row["amount_incl_vat"] = f"{amount:.2f}" if amount is not None else None
-        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
-    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
-
-
-def index_json(entries: list[Entry], *, bundle_id: str, period: str, administration: str) -> bytes:
-    body = {"schema": "handover/1", "bundle_id": bundle_id, "period": period, "administration": administration,
-            "documents": [row_of(entry) for entry in entries]}
-    return (json.dumps(body, ensure_ascii=False, indent=1, sort_keys=False) + "\n").encode("utf-8")
+    csv.writer(buffer, delimiter=";", lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()

@@ -9,6 +9,7 @@ documents with the same content and metadata get ``-2``, ``-3``… in the order 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 
@@ -50,16 +51,24 @@ def document_name(date: dt.date | None, sender: str | None, reference: str | Non
 
 
 class UniqueNames:
-    """Hands out names never given before in this bundle (case-insensitively, for Windows)."""
+    """Hands out names never given before in this bundle (case-insensitively, for Windows).
+
+    It keeps an 8-byte digest per name, not the name: a bundle of 10,000 documents costs well
+    under a MiB. Two different names with the same digest would only give one a needless ``-2``.
+    """
 
     def __init__(self) -> None:
-        self._used: set[str] = set()
+        self._used: set[int] = set()
 
     def claim(self, path: str) -> str:
         stem, dot, ext = path.rpartition(".")
         candidate, n = path, 1
-        while candidate.lower() in self._used:
+        while (key := _digest(candidate)) in self._used:
             n += 1
             candidate = f"{stem}-{n}{dot}{ext}"
-        self._used.add(candidate.lower())
+        self._used.add(key)
         return candidate
+
+
+def _digest(path: str) -> int:
+    return int.from_bytes(hashlib.blake2b(path.lower().encode(), digest_size=8).digest(), "big")
