@@ -235,13 +235,21 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
     payment_data: PaymentData | None = None
     business_data: tuple[BusinessData, ...] = ()
+    attachment_count: int | None = None  # totalItems of the embedded list; None when the message carried none
+
+    @property
+    def all_attachments_listed(self) -> bool:
+        """The embedded list holds every attachment (no need to ask ``/attachments``)."""
+        return self.attachment_count is not None and self.attachment_count <= len(self.attachments)
 
     @classmethod
     def from_json(cls, data: Any, path: str = "Message") -> Message:
         f = Fields(data, path)
         attachments: tuple[Attachment, ...] = ()
+        attachment_count: int | None = None
         if f.data.get("attachments") is not None:
-            attachments, _ = parse_list_envelope(f.data["attachments"], f"{path}.attachments", Attachment.from_json)
+            attachments, attachment_count = parse_list_envelope(
+                f.data["attachments"], f"{path}.attachments", Attachment.from_json)
         business: tuple[BusinessData, ...] = ()
         if f.data.get("businessDataList") is not None:
             business, _ = parse_list_envelope(
@@ -266,6 +274,7 @@ class Message:
             attachments=attachments,
             payment_data=f.obj("paymentData", PaymentData.from_json),
             business_data=business,
+            attachment_count=attachment_count,
         )
 
     @property

@@ -10,6 +10,7 @@ fetched message is a no-op.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -80,8 +81,12 @@ def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, conf
         if provider is None:
             raise ebox.EboxError(f"provider {provider_id!r} of message {ebox_id} is not in the provider registry")
         registry = client.for_provider(provider)
-        stored = _download_all(registry, store, config, ebox_id, outcome)
-        payment_data = registry.get_payment_data(ebox_id)
+        # The message embeds its attachments and payment data: one request instead of two (its own
+        # list of attachments is asked for only when the embedded one is cut short).
+        details = registry.get_message(ebox_id)
+        attachments = details.attachments if details.all_attachments_listed else registry.list_attachments(ebox_id)
+        stored = _download_all(registry, store, config, ebox_id, attachments, outcome)
+        payment_data = details.payment_data
         # The letter is the main content, or a PDF annex when the message body is the main content.
         pdfs = sorted((s for s in stored if s.pdf is not None), key=lambda s: not s.attachment.main_content)
         main = pdfs[0] if pdfs else None
@@ -108,10 +113,10 @@ def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, conf
 
 
 def _download_all(registry: ebox.EboxClient, store: DocumentStore, config: Config, ebox_id: str,
-                  outcome: FetchOutcome) -> list[_Stored]:
+                  attachments: Sequence[ebox.Attachment], outcome: FetchOutcome) -> list[_Stored]:
     stored = []
     limit = config.documents.max_size_mb * 1024 * 1024
-    for attachment in registry.list_attachments(ebox_id):
+    for attachment in attachments:
         if config.documents.metadata_only and attachment.main_content:
             outcome.skipped.append(f"{attachment.file_name}: main content (metadata_only)")
             continue

@@ -464,3 +464,15 @@ def test_for_provider_targets_another_registry_and_shares_tokens(client, fake):
     client.summary()
     assert len(fake.token_requests) == 1
     assert REGISTRY in repr(client)
+
+
+@pytest.mark.parametrize(("attachments", "listed"), [
+    ({"items": [], "totalItems": 0}, True),
+    ({"items": [{"attachmentId": "a1", "fileName": "a.pdf", "mainContent": True, "mediaType": "application/pdf",
+                 "size": 1.0}], "totalItems": 2}, False),  # cut short: the fetcher asks /attachments
+    (None, False),  # not embedded at all
+])
+def test_embedded_attachment_list_is_trusted_only_when_complete(client, fake, attachments, listed):
+    extra = {"attachments": attachments} if attachments is not None else {}
+    fake.json("/ebox/messages/m1", message_json("m1", **extra))
+    assert client.get_message("m1").all_attachments_listed is listed

@@ -147,13 +147,13 @@ def downloads(recorder: SandboxRecorder, client_timeout: float) -> Counter[tuple
 
 
 def check_fetched_once(recorder: SandboxRecorder, sandbox: EboxSandbox, numbers: list[str]) -> None:
-    """Without faults: each message's attachments listed once, each attachment downloaded once,
-    its payment data asked for once; nothing else of a message asked for twice."""
+    """Without faults: each message asked for once (its attachments and payment data come with it),
+    each attachment downloaded once; nothing else of a message asked for twice."""
     letters = expected_letters(sandbox, numbers)
     per_message: Counter[tuple[str, str | None]] = Counter(
         (e.kind, e.message_id) for e in recorder.exchanges() if e.message_id is not None and e.kind != "content")
     assert {key for key, n in per_message.items() if n > 1} == set(), "a message was fetched twice"
-    assert {mid for kind, mid in per_message if kind == "attachments"} == set(letters)
+    assert {mid for kind, mid in per_message if kind == "message"} == set(letters)
     got = downloads(recorder, client_timeout=float("inf"))
     assert {key for key, n in got.items() if n > 1} == set(), "an attachment was downloaded twice"
     assert set(got) == {(mid, a.attachment_id) for mid, letter in letters.items() for a in letter.attachments}
