@@ -350,26 +350,32 @@ class ExporterConfig(Base):
 
 
 class OAuthToken(Base):
-    """An enterprise's OAuth2 token pair at a provider (Exact Online, later Ponto), encrypted.
+    """A connection's OAuth2 token pair at a provider (Exact Online, later Ponto), encrypted.
+
+    A row is a *connection*, not an enterprise: ``subject`` names the provider-side identity that
+    owns the token chain (Exact: host, app and user — Exact keeps one chain per user and app, so
+    every enterprise an accountant connects with the same Exact user shares this row). Which
+    enterprises use it is the exporter's configuration (its ``connection`` setting).
 
     ``token_encrypted`` holds the access and refresh tokens as one AES-GCM blob bound to this
-    row's enterprise, provider and ``version`` (``daemon.credentials``): a blob copied to another
+    row's id, provider, subject and ``version`` (``daemon.credentials``): a blob copied to another
     row, or an older blob written back, does not decrypt. ``version`` goes up with every stored
     pair; ``state`` is ``ok`` or ``needs_reconnect`` (the provider refused the refresh token).
     """
 
     __tablename__ = "oauth_tokens"
-    __table_args__ = (UniqueConstraint("enterprise_id", "provider"),)
+    # The id is in the blob's associated data: SQLite must not hand a deleted row's id to a new one.
+    __table_args__ = (UniqueConstraint("provider", "subject"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(300))  # e.g. exact: host/client id/user id
     token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)  # never plaintext
     access_expires_at: Mapped[dt.datetime]
     issued_at: Mapped[dt.datetime]  # local receipt time of the pair
     version: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(String(20), default="ok")
-    details: Mapped[dict[str, Any] | None]  # non-secret: host, division, user
+    details: Mapped[dict[str, Any] | None]  # non-secret: host, app, user name
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -384,7 +390,7 @@ class ProviderCallError(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider: Mapped[str] = mapped_column(String(50))
-    key: Mapped[str] = mapped_column(String(300))  # e.g. host|client id|division
+    key: Mapped[str] = mapped_column(String(300))  # e.g. host|client id|division (Exact's limits)
     endpoint: Mapped[str] = mapped_column(String(200))
     status: Mapped[int] = mapped_column(Integer)
     occurred_at: Mapped[dt.datetime]

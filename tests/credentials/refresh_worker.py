@@ -35,7 +35,7 @@ def main(arguments: dict[str, object]) -> None:
     engine = create_db_engine(str(arguments["database_url"]))
     store = TokenStore(engine, SecretBox([bytes.fromhex(str(arguments["key"]))]), clock=clock)
     time.sleep(max(float(arguments["start_at"]) - time.time(), 0))  # type: ignore[arg-type]
-    stored = store.fresh(str(arguments["number"]), "test", refresh, refresh_before=dt.timedelta(seconds=25))
+    stored = store.fresh("test", str(arguments["subject"]), refresh, refresh_before=dt.timedelta(seconds=25))
     print(json.dumps({"access_token": stored.pair.access_token, "version": stored.version}))
     engine.dispose()
 

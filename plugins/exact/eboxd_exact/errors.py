@@ -45,9 +45,11 @@ class ExactRefused(ExactApiError, PermanentExportError):
 
 
 class NotConnected(ExactError, PermanentExportError):
-    """No usable token chain for the enterprise: ``eboxd exact connect`` again."""
+    """No usable token chain for the enterprise's connection: ``eboxd exact connect`` again."""
 
-    hint = "run `eboxd exact connect --enterprise <number>`"
+    def __init__(self, message: str, *, hint: str = "run `eboxd exact connect --enterprise <number>`") -> None:
+        super().__init__(message)
+        self.hint = hint
 
     def __str__(self) -> str:
         return f"{super().__str__()}: {self.hint}"

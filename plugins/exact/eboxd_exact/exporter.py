@@ -16,8 +16,11 @@ completes what is missing (the attachment, the purchase entry) instead of creati
 Document.
 
 Tokens are not settings: they rotate every ten minutes, so they live in ``daemon.credentials``
-(``eboxd exact connect`` stores them). Settings: ``client_id``, ``client_secret`` (secret),
-``division``, ``region`` or ``url``, and the purchase-entry ones.
+(``eboxd exact connect`` stores them) as one row per Exact *connection* — host, app and Exact
+user — shared by every enterprise connected with that user, because Exact keeps one refresh-token
+chain per user and app. Each enterprise's settings name the connection and keep their own
+division. Settings: ``client_id``, ``client_secret`` (secret), ``connection``, ``division``,
+``region`` or ``url``, and the purchase-entry ones.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from daemon.plugins import ExportDocument, PermanentExportError, Setting, Settin
 from eboxd_exact.client import REGIONS, ExactClient, TokenSource, base_url_of
 from eboxd_exact.errors import NotConnected
 from eboxd_exact.limits import governor_for
-from eboxd_exact.oauth import EARLIEST_REFRESH, PROVIDER, REFRESH_BEFORE, OAuthApp, refresh_pair
+from eboxd_exact.oauth import EARLIEST_REFRESH, PROVIDER, REFRESH_BEFORE, OAuthApp, host_of, refresh_pair
 from eboxd_exact.odata import quote
 
-__all__ = ["INVOICE_TYPE", "LETTER_TYPE", "MAX_BODY", "ExactExporter", "marker_of", "parse_suppliers"]
+__all__ = ["INVOICE_TYPE", "LETTER_TYPE", "MAX_BODY", "ExactExporter", "connection_tokens", "marker_of",
+           "parse_suppliers"]
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +98,29 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def connection_tokens(store: TokenStore, app: OAuthApp, subject: str, *, reconnect_hint: str,
+                      clock: Callable[[], Any] | None = None,
+                      transport: httpx.BaseTransport | None = None) -> TokenSource:
+    """The bearer of the Exact connection ``subject``, refreshed (by one worker of all that use the
+    connection, whatever their enterprise) when due."""
+    refresh_options: dict[str, Any] = {"transport": transport, **({"clock": clock} if clock else {})}
+
+    def source(stale_version: int | None = None) -> tuple[str, int]:
+        try:
+            stored = store.fresh(PROVIDER, subject, lambda token: refresh_pair(app, token, **refresh_options),
+                                 refresh_before=REFRESH_BEFORE, stale_version=stale_version,
+                                 earliest_refresh=EARLIEST_REFRESH)
+        except NeedsReconnect as exc:
+            raise NotConnected(f"{exc}; every enterprise using this connection waits for it",
+                               hint=reconnect_hint) from None
+        if stored.details.get("base_url", app.base_url) != app.base_url:
+            raise NotConnected(f"exact connection {stored.label} is on {stored.details.get('base_url')}, "
+                               f"not {app.base_url}", hint=reconnect_hint)
+        return stored.pair.access_token, stored.version
+
+    return source
+
+
 def _default_store() -> TokenStore:
     from daemon.workers.context import worker_context  # noqa: PLC0415 - the worker's engine and master key
 
@@ -107,6 +134,8 @@ class ExactExporter:
     settings = (
         Setting("client_id", "client ID of the Exact App Center registration", required=True),
         Setting("client_secret", "client secret of that registration", required=True, secret=True),
+        Setting("connection", "the Exact connection (host/app/user) whose tokens this enterprise shares with the "
+                "others connected by that user; `eboxd exact connect` sets it", required=True),
         Setting("division", "Exact division (company) code; `eboxd exact connect` picks it", required=True),
         Setting("region", f"Exact host country: {', '.join(REGIONS)}", default="be"),
         Setting("url", "another Exact host (e.g. the sandbox: http://127.0.0.1:8792)"),
@@ -149,6 +178,14 @@ class ExactExporter:
                                   "division": division, "region": region, "timeout": str(timeout)}
         if settings.get("url"):
             values["url"] = _check_url(str(settings["url"]).strip())
+        # A connection's tokens work on its host for its app only: a setting naming another's is refused.
+        connection = str(settings["connection"]).strip()
+        host, _, rest = connection.partition("/")
+        client_id, _, user = rest.partition("/")
+        if host != host_of(self.base_url(values)) or client_id != values["client_id"] or not user:
+            raise SettingsError(f"exact: connection {connection!r} is not one of app {values['client_id']} on "
+                                f"{host_of(self.base_url(values))} (host/client id/user)")
+        values["connection"] = connection
         if settings.get("journal"):
             if not settings.get("gl_account"):
                 raise SettingsError("exact: journal needs gl_account (the GUID of the account to book on)")
@@ -181,33 +218,23 @@ class ExactExporter:
         return OAuthApp(self.base_url(settings), settings["client_id"], settings["client_secret"])
 
     def token_source(self, enterprise_number: str, settings: Mapping[str, Any]) -> TokenSource:
-        store, app, base_url = self.token_store(), self.app(settings), self.base_url(settings)
-        clock = self._clock
-        refresh_options: dict[str, Any] = {"transport": self._transport, **({"clock": clock} if clock else {})}
-
-        def source(stale_version: int | None = None) -> tuple[str, int]:
-            try:
-                stored = store.fresh(enterprise_number, PROVIDER,
-                                     lambda token: refresh_pair(app, token, **refresh_options),
-                                     refresh_before=REFRESH_BEFORE, stale_version=stale_version,
-                                     earliest_refresh=EARLIEST_REFRESH)
-            except NeedsReconnect as exc:
-                raise NotConnected(str(exc)) from None
-            if stored.details.get("base_url", base_url) != base_url:
-                raise NotConnected(f"exact: enterprise {enterprise_number} is connected to "
-                                   f"{stored.details.get('base_url')}, not {base_url}")
-            return stored.pair.access_token, stored.version
-
-        return source
+        return connection_tokens(self.token_store(), self.app(settings), str(settings["connection"]),
+                                 reconnect_hint=f"run `eboxd exact connect --enterprise {enterprise_number}` "
+                                                "(one consent reconnects every enterprise of the connection)",
+                                 clock=self._clock, transport=self._transport)
 
     def client(self, enterprise_number: str, settings: Mapping[str, Any]) -> ExactClient:
         base_url = self.base_url(settings)
         client_key = (enterprise_number, base_url, str(settings["division"]), settings["client_id"],
-                      str(settings.get("timeout", 30)))
+                      str(settings["connection"]), str(settings.get("timeout", 30)))
         with self._lock:
             client = self._clients.get(client_key)
         if client is not None:
             return client
+        # Exact counts its limits per app and division (company), 60 a minute and 5,000 a day, not
+        # per user: enterprises sharing a connection each have their division's own budget. The
+        # error circuit breaker counts per division too, over every user and endpoint — stricter
+        # than Exact's block (per user, division, endpoint), so it always opens first.
         key = f"{base_url}|{settings['client_id']}|{settings['division']}"
         engine = self.token_store().engine
         governor = governor_for(key, **({"clock": self._clock} if self._clock else {}), sleep=self._sleep,

@@ -1,4 +1,6 @@
-"""Staying inside Exact's limits (accounting spec §1.5), per key = (host, app, division).
+"""Staying inside Exact's limits (accounting spec §1.5), per key = (host, app, division): Exact
+counts them per app and company, not per user, so enterprises sharing a connection (one Exact
+user) still each have their own division's budget.
 
 - Minutely (60): with two calls or fewer left before ``X-RateLimit-Minutely-Reset``, wait for
   the reset (+1 s) — Exact answers 429 even with calls left, so not down to zero.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import structlog
@@ -20,7 +20,7 @@ from daemon.credentials import RefreshRefused, RefreshTooEarly, TokenPair
 from eboxd_exact.errors import ExactApiError, ExactUnavailable
 
 __all__ = ["AUTHORIZE_PATH", "EARLIEST_REFRESH", "PROVIDER", "REFRESH_BEFORE", "TOKEN_PATH", "OAuthApp",
-           "authorize_url", "exchange_code", "refresh_pair"]
+           "authorize_url", "connection_subject", "exchange_code", "host_of", "refresh_pair"]
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,17 @@ class OAuthApp:
     client_id: str
     client_secret: str = field(repr=False)
     redirect_uri: str = ""
+
+
+def host_of(base_url: str) -> str:
+    return urlsplit(base_url).netloc.lower()
+
+
+def connection_subject(base_url: str, client_id: str, user_id: str) -> str:
+    """The token row of an Exact connection: ``<host>/<client id>/<user id>``. Exact keeps one
+    refresh-token chain per user and app, and tokens only work on their own host, so these three
+    name a chain; every enterprise connected with that user and app shares it."""
+    return f"{host_of(base_url)}/{client_id.strip()}/{user_id.strip().lower()}"
 
 
 def authorize_url(app: OAuthApp, state: str) -> str:

@@ -87,6 +87,7 @@ class ExactSandbox(Entities):
         self._lock = threading.RLock()
         self._rng = random.Random(seed)  # noqa: S311 - deterministic fixtures, not secrets
         self.user_id = self._id()
+        self.users = {self.user_id: "sandbox@example.be"}  # Exact users: an accountant's office has several
         self.oauth = OAuthServer(self.clock, self.user_id)
         self.divisions = {124132: "Acme NV", 124133: "Beta BV"}
         self.current_division = 124132
@@ -125,6 +126,20 @@ class ExactSandbox(Entities):
             rows.append({"ID": self._id(), "Code": f"{index + 1:>18}", "Name": name, "VATNumber": vat,
                          "ChamberOfCommerce": coc, "IsSupplier": index % 2 == 0 or index < len(SUPPLIERS)})
         return rows
+
+    def add_user(self, name: str) -> str:
+        """Another Exact user (with access to every division); its ID."""
+        with self._lock:
+            user_id = self._id()
+            self.users[user_id] = name
+            return user_id
+
+    def login_as(self, user_id: str) -> None:
+        """Consents from now on are this user's (who is logged in to Exact in the browser)."""
+        with self._lock:
+            if user_id not in self.users:
+                raise ValueError(f"no sandbox user {user_id}")
+            self.oauth.user_id = user_id
 
     def add_app(self, redirect_uris: list[str]) -> App:
         with self._lock:
@@ -206,7 +221,7 @@ class ExactSandbox(Entities):
                 self.stats.blocked += 1
                 return _error(403, "Forbidden - this API key is blocked for an hour after too many errors")
             knob = self._take_knob(entity, request.method)
-            response = self._answer(request, knob, division, entity, parts)
+            response = self._answer(request, knob, division, entity, parts, chain.user_id)
             response.headers.update(headers)
             if 400 <= response.status < 500 and response.status != 429:
                 self.stats.errors_4xx[block_key] = self.stats.errors_4xx.get(block_key, 0) + 1
@@ -214,7 +229,7 @@ class ExactSandbox(Entities):
             return response
 
     def _answer(self, request: Request, knob: _Knob | None, division: int, entity: str,
-                parts: list[str]) -> Response:
+                parts: list[str], user_id: str) -> Response:
         if knob is not None and knob.kind == "status":
             return _error(knob.status, f"Sandbox fault: HTTP {knob.status}")
         if knob is not None and knob.kind == "throttle":
@@ -222,7 +237,7 @@ class ExactSandbox(Entities):
         if entity != "Me" and division not in self.divisions:
             return _error(403, "Forbidden - WrongDivision")
         try:
-            response = self._operate(request, division, parts, entity)
+            response = self._operate(request, division, parts, entity, user_id)
         except ApiError as exc:
             return _error(exc.status, exc.message)
         except FilterError as exc:

@@ -35,7 +35,7 @@ class Entities:
 
     divisions: dict[int, str]
     current_division: int
-    user_id: str
+    users: dict[str, str]
     accounts: dict[int, list[dict[str, Any]]]
     journals: list[dict[str, Any]]
     documents: list[dict[str, Any]]
@@ -48,10 +48,11 @@ class Entities:
     def clock(self) -> dt.datetime:
         raise NotImplementedError
 
-    def _operate(self, request: Request, division: int, parts: list[str], entity: str) -> Response:
-        if entity == "Me":
-            return self._list(request, [{"CurrentDivision": self.current_division, "UserID": self.user_id,
-                                         "UserName": "sandbox@example.be", "FullName": "Sandbox User",
+    def _operate(self, request: Request, division: int, parts: list[str], entity: str,
+                 user_id: str) -> Response:
+        if entity == "Me":  # the user whose token this is
+            return self._list(request, [{"CurrentDivision": self.current_division, "UserID": user_id,
+                                         "UserName": self.users[user_id], "FullName": "Sandbox User",
                                          "DivisionCustomer": self._id()}], select_required=False)
         service = parts[1]
         if request.method == "GET":

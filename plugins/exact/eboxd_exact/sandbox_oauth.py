@@ -1,7 +1,8 @@
 """The sandbox's OAuth2 server, Exact's rules (accounting spec §1.2–1.3): authorization codes
 (single-use, 180 s, exact ``redirect_uri``), 600 s access tokens (``expires_in`` a string),
 single-use rotating refresh tokens with a 570 s floor (``TooEarlyToRefreshTokens``), "Old refresh
-token used." for a spent one, 30-day idle expiry, and one chain per user and app."""
+token used." for a spent one, 30-day idle expiry, and one chain per user and app (the user is whoever
+is logged in to the browser when consenting: ``user_id``)."""
 
 from __future__ import annotations
 
@@ -53,11 +54,11 @@ class OAuthStats:
 class OAuthServer:
     def __init__(self, clock: Callable[[], dt.datetime], user_id: str) -> None:
         self.clock = clock
-        self.user_id = user_id
+        self.user_id = user_id  # who is logged in to the browser: the user a consent is for
         self.apps: dict[str, App] = {}
         self.chains: list[Chain] = []
         self.stats = OAuthStats()
-        self._codes: dict[str, tuple[str, str, dt.datetime]] = {}  # code → client, redirect_uri, expiry
+        self._codes: dict[str, tuple[str, str, dt.datetime, str]] = {}  # code → client, redirect_uri, expiry, user
         self._lock = threading.RLock()
         self.refresh_delay = 0.0  # seconds a refresh grant takes (widens races in tests)
 
@@ -90,7 +91,7 @@ class OAuthServer:
             return _oauth_error(400, "invalid_request", "redirect_uri does not match the registration")
         code = secrets.token_urlsafe(32)
         with self._lock:
-            self._codes[code] = (app.client_id, query["redirect_uri"], self.clock() + CODE_LIFETIME)
+            self._codes[code] = (app.client_id, query["redirect_uri"], self.clock() + CODE_LIFETIME, self.user_id)
             self.stats.codes_issued += 1
         target = query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")})
         return Response(302, b"", {"Location": target})
@@ -113,11 +114,11 @@ class OAuthServer:
                 return self._refuse(400, "invalid_grant", "the authorization code is unknown, used or expired")
             if entry[1] != form.get("redirect_uri"):
                 return self._refuse(400, "invalid_grant", "redirect_uri differs from the authorization request")
+            user_id = entry[3]
             for chain in self.chains:  # one chain per user and app: re-authorizing kills the earlier one
-                if chain.client_id == app.client_id and chain.user_id == self.user_id:
+                if chain.client_id == app.client_id and chain.user_id == user_id:
                     chain.alive = False
-            chain = Chain(app.client_id, self.user_id, secrets.token_urlsafe(32), secrets.token_urlsafe(32),
-                          self.clock())
+            chain = Chain(app.client_id, user_id, secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.clock())
             self.chains.append(chain)
             return _token_response(chain)
 
@@ -159,7 +160,8 @@ class OAuthServer:
     def describe(self) -> dict[str, Any]:
         with self._lock:
             return {"codesIssued": self.stats.codes_issued, "refreshes": self.stats.refreshes,
-                    "refused": list(self.stats.refused), "liveChains": sum(c.alive for c in self.chains)}
+                    "refused": list(self.stats.refused), "liveChains": sum(c.alive for c in self.chains),
+                    "liveUsers": sorted({c.user_id for c in self.chains if c.alive})}
 
 
 def _token_response(chain: Chain) -> Response:

@@ -36,6 +36,7 @@ from tests.exporters.exact.conftest import FakeClock, consent
 from tests.plugins.conftest import seed_documents
 
 NUMBER = "0123456749"
+OTHER = "0403170701"
 
 
 @pytest.fixture
@@ -124,6 +125,37 @@ def test_connect_with_a_pasted_code_and_a_chosen_division(
     spent = _connect(exact, "--code", code)  # a code works once
     assert spent.exit_code == 1
     assert "authorization code is unknown, used or expired" in spent.stderr
+
+
+def test_same_as_connects_another_client_enterprise_without_a_browser(
+        cli_env: tuple[SecretBox, PluginManager], engine: Engine, exact: ExactSandboxServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app = exact.state.app
+    code = consent(exact, OAuthApp(exact.url, app.client_id, app.client_secret, app.redirect_uris[0]))
+    assert _connect(exact, "--code", code).exit_code == 0
+    seed_documents(engine, FilesystemStore(tmp_path / "documents"), tmp_path, ["b.pdf"], number=OTHER)
+    monkeypatch.setattr(webbrowser, "open", lambda url: pytest.fail(f"opened a browser: {url}"))
+    monkeypatch.delenv("EBOXD_EXACT_CLIENT_ID", raising=False)
+    monkeypatch.delenv("EBOXD_EXACT_CLIENT_SECRET", raising=False)
+
+    def link(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["exact", "connect", "--enterprise", OTHER, "--same-as", NUMBER, *args],
+                                  catch_exceptions=False)
+
+    guessed = link()
+    assert guessed.exit_code == 1
+    assert "--same-as needs --division" in guessed.stderr
+    result = link("--division", "124133")  # no client id, no secret, no code: all from the connection
+    assert result.exit_code == 0, result.output
+    assert f"exact connected for {OTHER}: division 124133 Beta BV as sandbox@example.be" in result.stdout
+    assert f"also serves 1 other enterprise(s): {NUMBER}" in result.stdout
+    assert exact.state.oauth.describe()["codesIssued"] == 1
+    with Session(engine) as session:
+        assert len(session.scalars(sa.select(OAuthToken)).all()) == 1
+    status = CliRunner().invoke(cli, ["exact", "status", "--enterprise", NUMBER], catch_exceptions=False)
+    assert status.exit_code == 0, status.output
+    assert f"{NUMBER}: ok — division 124132" in status.stdout
+    assert f"shared with 1 other enterprise(s): {OTHER}" in status.stdout
 
 
 def test_a_redirect_uri_that_is_not_loopback_asks_for_paste(cli_env: tuple[SecretBox, PluginManager],

@@ -59,7 +59,10 @@ def test_connect_stores_tokens_encrypted_and_picks_the_current_division(
     assert chain.access_token.encode() not in token.token_encrypted
     assert chain.refresh_token.encode() not in token.token_encrypted
     assert token.details is not None
-    assert token.details["division"] == 124132
+    assert token.subject == f"{host}/{exact.state.app.client_id}/{exact.state.user_id}"  # a connection, not a division
+    assert "division" not in token.details
+    assert config.settings["division"] == "124132"
+    assert config.settings["connection"] == token.subject
     assert exact.state.app.client_secret not in json.dumps(config.settings)
     assert set(config.settings["client_secret"]) == {"__encrypted__"}
 
@@ -250,7 +253,8 @@ def test_settings_are_checked(exporter: ExactExporter, exact: ExactSandboxServer
     from daemon.plugins import SettingsError, validate_settings  # noqa: PLC0415
 
     app = sandbox_app(exact)
-    base = {"client_id": app.client_id, "client_secret": "s", "division": "124132"}
+    base = {"client_id": app.client_id, "client_secret": "s", "division": "124132",
+            "connection": f"start.exactonline.be/{app.client_id}/some-user"}
     with pytest.raises(SettingsError, match="division"):
         validate_settings(exporter, {**base, "division": "acme"})
     with pytest.raises(SettingsError, match="only travel over https"):
@@ -258,3 +262,7 @@ def test_settings_are_checked(exporter: ExactExporter, exact: ExactSandboxServer
     with pytest.raises(SettingsError, match="gl_account"):
         validate_settings(exporter, {**base, "journal": "60"})
     assert exporter.target(validate_settings(exporter, base)) == "exact:start.exactonline.be:124132"
+    with pytest.raises(SettingsError, match="is not one of app"):  # another host's or app's tokens
+        validate_settings(exporter, {**base, "region": "nl"})
+    with pytest.raises(SettingsError, match="is not one of app"):
+        validate_settings(exporter, {**base, "connection": "start.exactonline.be/other-app/some-user"})

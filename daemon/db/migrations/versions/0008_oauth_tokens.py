@@ -1,5 +1,6 @@
-"""OAuth2 token pairs per enterprise and provider (Exact Online; Ponto later), encrypted at rest;
-providers' recent error answers, counted by every worker before calling.
+"""OAuth2 token pairs per provider connection (Exact Online: host, app and user, shared by every
+enterprise connected with that user; Ponto later), encrypted at rest; providers' recent error
+answers, counted by every worker before calling.
 
 Revision ID: 0008
 Revises: 0007
@@ -24,8 +25,8 @@ def upgrade() -> None:
     op.create_table(
         "oauth_tokens",
         sa.Column("id", _ID, nullable=False),
-        sa.Column("enterprise_id", _ID, nullable=False),
         sa.Column("provider", sa.String(length=50), nullable=False),
+        sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("token_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("access_expires_at", daemon.db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("issued_at", daemon.db.models.UTCDateTime(timezone=True), nullable=False),
@@ -35,10 +36,9 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", daemon.db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", daemon.db.models.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["enterprise_id"], ["enterprises.id"],
-                                name=op.f("fk_oauth_tokens_enterprise_id_enterprises"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_tokens")),
-        sa.UniqueConstraint("enterprise_id", "provider", name=op.f("uq_oauth_tokens_enterprise_id_provider")),
+        sa.UniqueConstraint("provider", "subject", name=op.f("uq_oauth_tokens_provider_subject")),
+        sqlite_autoincrement=True,  # ids never reused: token blobs are bound to them
     )
     op.create_table(
         "provider_call_errors",
