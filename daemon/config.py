@@ -168,6 +168,29 @@ class BankingConfig:
 
 
 @dataclass(frozen=True)
+class PontoConfig:
+    enabled: bool = False
+    api_url: str = "https://api.ibanity.com/ponto-connect"
+    authorize_url: str = "https://sandbox-authorization.myponto.com/oauth2/auth"
+    webhook_keys_url: str = "https://api.ibanity.com/webhooks/keys"
+    client_id: str = ""
+    client_secret_file: str = ""  # a file holding the client secret (never in this file)
+    certificate_file: str = ""  # mTLS client certificate (PEM) from the Ibanity portal
+    key_file: str = ""  # its private key (PEM)
+    ca_file: str = ""  # extra CA bundle to trust (the sandbox's); empty: the system's
+    redirect_uri: str = "http://127.0.0.1:8781/callback"
+    scope: str = "offline_access ai name"
+    sync_interval_seconds: float = _bounded(3600, 7 * 86_400, default=21_600.0)
+    sync_timeout_seconds: float = _bounded(1, 3600, default=120.0)
+    overlap_days: int = _bounded(0, 90, default=7)
+    page_limit: int = _bounded(1, 100, default=100)
+    timeout_seconds: float = _bounded(1, 300, default=30.0)
+    webhook_path: str = ""  # e.g. /ponto/webhook on [service] http_host:http_port; empty: off
+    webhook_issuer: str = "https://api.ibanity.com"
+    webhook_max_age_seconds: float = _bounded(1, 600, default=30.0)
+
+
+@dataclass(frozen=True)
 class SecretsConfig:
     key_file: str = ""  # empty: $CREDENTIALS_DIRECTORY/eboxd-master-key, else <data_dir>/master.key
 
@@ -185,6 +208,7 @@ class Config:
     poll: PollConfig = field(default_factory=PollConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     banking: BankingConfig = field(default_factory=BankingConfig)
+    ponto: PontoConfig = field(default_factory=PontoConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     source: str = "defaults"
 

@@ -51,6 +51,9 @@ __all__ = [
     "POLL_FAILURES",
     "POLL_LAG",
     "POLL_SECONDS",
+    "PONTO_RETRIES",
+    "PONTO_TRANSACTIONS",
+    "PONTO_WEBHOOKS",
     "QUEUE_MESSAGES",
     "SCHEDULER_JOB_RUNS",
     "SCHEDULER_LAST_LOOP",
@@ -93,10 +96,23 @@ FETCH_FAILURES = Counter(
 PAYMENT_REQUESTS = Counter(
     "eboxd_payment_requests_total", "Payment requests read from documents, by status (open, review).", ["status"]
 )
+PONTO_RETRIES = Counter(
+    "eboxd_ponto_retries_total", "Ponto Connect calls retried, by reason (429, 5xx, network).", ["reason"]
+)
+PONTO_TRANSACTIONS = Counter(
+    "eboxd_ponto_transactions_total",
+    "Ponto transactions read by sync_ponto, by outcome (inserted, known, linked: already imported from CODA).",
+    ["outcome"],
+)
+PONTO_WEBHOOKS = Counter(
+    "eboxd_ponto_webhooks_total", "Ponto webhooks received, by outcome (accepted, or the refusal reason).",
+    ["outcome"],
+)
 
 WORKER_METRICS: tuple[Any, ...] = (
     EBOX_TOKEN_FAILURES, OUTBOX_PURGED_ROWS, EXPORTS, POLLS, POLL_FAILURES, POLL_SECONDS, MESSAGES_RECEIVED,
-    DOCUMENTS_STORED, DOCUMENT_BYTES, FETCH_FAILURES, PAYMENT_REQUESTS,
+    DOCUMENTS_STORED, DOCUMENT_BYTES, FETCH_FAILURES, PAYMENT_REQUESTS, PONTO_RETRIES, PONTO_TRANSACTIONS,
+    PONTO_WEBHOOKS,
 )
 
 # --- eboxd serve only: created on first use ----------------------------------------------------

@@ -15,6 +15,7 @@ from rich.text import Text
 from daemon.banking.coda import Movement, Statement, iter_statements
 from daemon.cli._state import State, pass_state
 from daemon.cli.payment import console
+from daemon.cli.ponto import ponto
 from daemon.payments.bank_import import import_coda_file
 from daemon.payments.matching import match_payments
 
@@ -110,5 +111,7 @@ def import_coda(state: State, files: tuple[Path, ...], enterprise_number: str | 
         click.echo(f"matching: {matched.examined} examined, {matched.matched} paid, {matched.partial} partial, "
                    f"{matched.suggested} to review, {matched.unmatched} unmatched")
 
+
+bank.add_command(ponto)
 
 COMMANDS = [bank]

@@ -1,5 +1,6 @@
 """``eboxd sandbox``: the local e-Box simulator for demos, integrators and tests, and with
-``--with NAME[:PORT]`` the simulators plugins register (``eboxd_register_sandboxes``, e.g. yuki)."""
+``--with NAME[:PORT]`` the simulators plugins register (``eboxd_register_sandboxes``, e.g. yuki);
+``eboxd sandbox ponto`` runs the Ponto Connect sandbox (HTTPS, client certificate required)."""
 
 from __future__ import annotations
 
@@ -146,6 +147,58 @@ def publish(state: State, number: str, kind: str | None, language: str | None, u
     if response.status_code not in (200, 201):
         raise click.ClickException(f"sandbox refused to publish: {response.text}")
     click.echo(response.json().get("messageId", response.text))
+
+
+@sandbox.command("ponto")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address (keep it on loopback).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8791, show_default=True, help="Port.")
+@click.option("--pki-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the throwaway CA and certificates go (default: <data_dir>/ponto-sandbox).")
+@click.option("--account", "ibans", multiple=True, help="IBAN of a seeded account (repeatable; default one).")
+@click.option("--transactions", type=click.IntRange(0, 100_000), default=25, show_default=True,
+              help="Transactions per account, arriving with the first synchronization.")
+@click.option("--sync-delay", type=float, default=2.0, show_default=True, help="Seconds until a sync succeeds.")
+@click.option("--fault", "faults", multiple=True, metavar="STATUS:COUNT",
+              help="The next COUNT API calls answer STATUS (429 or a 5xx); repeatable.")
+@pass_state
+def ponto_sandbox(state: State, host: str, port: int, pki_dir: Path | None, ibans: tuple[str, ...],
+                  transactions: int, sync_delay: float, faults: tuple[str, ...]) -> None:
+    """Run the Ponto Connect sandbox and print the [ponto] settings that point eboxd at it."""
+    from decimal import Decimal  # noqa: PLC0415
+
+    from daemon.sandbox.ponto import make_pki, serve_ponto_sandbox  # noqa: PLC0415 - only this command
+
+    directory = pki_dir or state.config.data_dir / "ponto-sandbox"
+    pki = make_pki(directory)
+    try:
+        server = serve_ponto_sandbox(pki, host, port, sync_delay=sync_delay)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    try:
+        for iban in ibans or ("BE68539007547034",):
+            account = server.state.add_account(iban)
+            for i in range(transactions):
+                server.state.stage_transaction(account, Decimal(-(i + 1)) * Decimal("1.25"), remittance=f"sandbox {i}")
+        for spec in faults:
+            status, _, count = spec.partition(":")
+            if not (status.isdigit() and (count or "1").isdigit()):
+                raise click.BadParameter(f"expected STATUS:COUNT, got {spec!r}", param_hint="--fault")
+            server.state.fail_next(int(status), int(count or 1))
+        (directory / "client-secret").write_text(server.state.client_secret)
+        (directory / "client-secret").chmod(0o600)
+        click.echo(f"Ponto sandbox on {server.url} (client certificate required)", err=True)
+        settings = {"enabled": True, "api_url": server.url, "authorize_url": server.authorize_url,
+                    "webhook_keys_url": server.webhook_keys_url, "client_id": server.state.client_id,
+                    "client_secret_file": str(directory / "client-secret"),
+                    "certificate_file": str(pki.client_cert_file), "key_file": str(pki.client_key_file),
+                    "ca_file": str(pki.ca_file)}
+        click.echo("[ponto]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items()))
+        signal.signal(signal.SIGTERM, _stop)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
 
 
 COMMANDS = [sandbox]

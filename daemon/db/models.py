@@ -194,6 +194,8 @@ class PaymentRequest(Base):
 
 class BankTransaction(Base):
     __tablename__ = "bank_transactions"
+    # The same movement from another source (CODA vs Ponto) is looked up by these (bank_import.same_movement).
+    __table_args__ = (Index("ix_bank_transactions_movement", "account_iban", "booking_date", "amount"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"))
@@ -394,3 +396,33 @@ class ProviderCallError(Base):
     endpoint: Mapped[str] = mapped_column(String(200))
     status: Mapped[int] = mapped_column(Integer)
     occurred_at: Mapped[dt.datetime]
+
+
+class PontoAccount(Base):
+    """A bank account of an enterprise linked through Ponto Connect (``eboxd bank ponto connect``).
+    Its token pair is the ``oauth_tokens`` row (``ponto``, enterprise number); ``sync_ponto`` reads
+    its transactions from ``newest_execution_date`` minus ``[ponto] overlap_days`` on."""
+
+    __tablename__ = "ponto_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(String(64), unique=True)  # Ponto's UUID
+    iban: Mapped[str | None] = mapped_column(String(34))
+    description: Mapped[str | None] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    newest_execution_date: Mapped[dt.date | None] = mapped_column(Date)  # the sync cursor
+    last_synced_at: Mapped[dt.datetime | None]
+    last_sync_status: Mapped[str | None] = mapped_column(String(20))  # success, error, timeout, failed
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_sync_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PontoWebhookSeen(Base):
+    """The ``jti`` of every accepted Ponto webhook (kept a day): a replay, to any node, is refused."""
+
+    __tablename__ = "ponto_webhooks_seen"
+
+    jti: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -8,6 +8,11 @@ a batch without details as a whole.
 The dedupe key is the statement key (account, CODA sequence, paper number, new-balance date) plus
 sequence and detail numbers, so importing a file again, or a re-delivery (``D``), is a no-op.
 A file is imported in one transaction: a malformed file (:class:`CodaError`) stores nothing.
+
+CODA and Ponto share no id (``specs/banking.md`` §1.10): :func:`same_movement` finds the row another
+source already stored for a movement — same account IBAN, booking date and signed amount, plus the
+same end-to-end id, OGM/RF or counterparty IBAN — and the importer links to it instead of storing
+the movement twice. Each row is linked to at most one movement of the other source.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.banking.coda import Movement, Statement, iter_statements
@@ -28,7 +33,8 @@ from daemon.enterprises import EnterpriseError
 from daemon.outbox import add_task
 from daemon.workers.tasks import MATCH_PAYMENTS
 
-__all__ = ["ImportResult", "import_coda_file", "matchable_movements", "transaction_values"]
+__all__ = ["ImportResult", "import_coda_file", "link_movement", "matchable_movements", "same_movement",
+           "store_movement", "transaction_values"]
 
 _CENT = Decimal("0.01")
 
@@ -86,6 +92,65 @@ def transaction_values(statement: Statement, movement: Movement, enterprise_id: 
     }
 
 
+def _evidence(row: dict[str, Any]) -> dict[str, str]:
+    raw = row.get("raw") or {}
+    found = {"end_to_end_id": raw.get("end_to_end_id"), "reference": row.get("structured_reference"),
+             "counterparty_iban": row.get("counterparty_iban")}
+    return {key: str(value).replace(" ", "").upper() for key, value in found.items()
+            if value and str(value).strip().upper() not in ("", "NOTPROVIDED")}
+
+
+def same_movement(conn: Connection, row: dict[str, Any]) -> int | None:
+    """The id of the row another source stored for the movement ``row`` describes, if any (§1.10):
+    same account IBAN, booking date and signed amount, and one of end-to-end id, OGM/RF or
+    counterparty IBAN equal. A row already linked to another movement of ``row``'s source is
+    not a candidate (two equal transfers on one day stay two)."""
+    if not row.get("account_iban") or row.get("booking_date") is None:
+        return None
+    mine = _evidence(row)
+    if not mine:
+        return None
+    candidates = conn.execute(select(BankTransaction.id, BankTransaction.dedupe_key, BankTransaction.raw,
+                                     BankTransaction.structured_reference, BankTransaction.counterparty_iban)
+                              .where(BankTransaction.source != row["source"],
+                                     BankTransaction.account_iban == row["account_iban"],
+                                     BankTransaction.booking_date == row["booking_date"],
+                                     BankTransaction.amount == row["amount"])
+                              .order_by(BankTransaction.id)).all()
+    for candidate in candidates:
+        linked = (candidate.raw or {}).get("linked_key")
+        if linked is not None and linked != row["dedupe_key"]:
+            continue
+        theirs = _evidence({"raw": candidate.raw, "structured_reference": candidate.structured_reference,
+                            "counterparty_iban": candidate.counterparty_iban})
+        if linked == row["dedupe_key"] or any(theirs.get(key) == value for key, value in mine.items()):
+            return int(candidate.id)
+    return None
+
+
+def link_movement(conn: Connection, row_id: int, dedupe_key: str) -> None:
+    """Note on row ``row_id`` that the other source's movement ``dedupe_key`` is the same one."""
+    raw = conn.scalar(select(BankTransaction.raw).where(BankTransaction.id == row_id)) or {}
+    if raw.get("linked_key") != dedupe_key:
+        conn.execute(update(BankTransaction).where(BankTransaction.id == row_id)
+                     .values(raw={**raw, "linked_key": dedupe_key}))
+
+
+def store_movement(conn: Connection, row: dict[str, Any]) -> str:
+    """Store one movement once: ``inserted``, ``known`` (its dedupe key is stored) or ``linked``
+    (another source stored it: linked, not stored again)."""
+    if conn.scalar(select(BankTransaction.id).where(BankTransaction.dedupe_key == row["dedupe_key"])) is not None:
+        return "known"
+    twin = same_movement(conn, row)
+    if twin is not None:
+        link_movement(conn, twin, row["dedupe_key"])
+        return "linked"
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    new = conn.execute(insert(BankTransaction).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                       .returning(BankTransaction.id)).scalar()
+    return "inserted" if new is not None else "known"
+
+
 def _enterprise_id(conn: Connection, statement: Statement, given: int | None) -> int | None:
     if given is not None:
         return given
@@ -113,7 +178,6 @@ def import_coda_file(engine: Engine, source: str | os.PathLike[str] | IO[bytes] 
             given = conn.scalar(select(Enterprise.id).where(Enterprise.number == enterprise_number))
             if given is None:
                 raise EnterpriseError(f"no enterprise {enterprise_number}: `eboxd enterprise list` shows them")
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         for statement in iter_statements(source, name=label):
             statements += 1
             warnings.extend(f"statement {statements}: {w.message}" for w in statement.warnings)
@@ -122,10 +186,7 @@ def import_coda_file(engine: Engine, source: str | os.PathLike[str] | IO[bytes] 
                     for top in statement.movements for node in matchable_movements(top)]
             movements += len(rows)
             for row in rows:
-                new = conn.execute(insert(BankTransaction).values(**row)
-                                   .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                                   .returning(BankTransaction.id)).scalar()
-                inserted += new is not None
+                inserted += store_movement(conn, row) == "inserted"
         if inserted and queue_matching:
             add_task(conn, MATCH_PAYMENTS, {}, idempotency_key=f"match_payments:{uuid.uuid4()}")
     return ImportResult(label, statements, movements, inserted, tuple(warnings))

@@ -28,7 +28,7 @@ from daemon.service.sdnotify import sd_notify, watchdog_interval
 from daemon.workers.broker import amqp_url
 from daemon.workers.tasks import PURGE_OUTBOX, QUEUES
 
-__all__ = ["Daemon", "coda_drop_folder", "create_publisher", "default_jobs"]
+__all__ = ["Daemon", "coda_drop_folder", "create_publisher", "default_jobs", "ponto_webhook_routes"]
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +67,7 @@ def default_jobs(config: Config) -> list[PeriodicJob]:
     def payment_reminders(tx: Connection, now: dt.datetime) -> None:
         emit_payment_reminders(tx, now, due_soon_days=config.banking.due_soon_days)
 
-    return [
+    jobs = [
         # Every round: due enterprises are claimed under a lease and queued as poll tasks.
         PeriodicJob("enqueue-polls", dt.timedelta(seconds=config.service.loop_interval_seconds), enqueue_polls),
         PeriodicJob("requeue-fetches", min(dt.timedelta(minutes=1), refetch_after / 2), requeue_fetches),
@@ -76,6 +76,24 @@ def default_jobs(config: Config) -> list[PeriodicJob]:
         # reminder is queued once whatever the interval.
         PeriodicJob(PAYMENT_REMINDERS, dt.timedelta(hours=1), payment_reminders),
     ]
+    if config.ponto.enabled:
+        from daemon.banking.ponto import queue_due_syncs  # noqa: PLC0415 - only when Ponto is on
+
+        def ponto_syncs(tx: Connection, now: dt.datetime) -> None:
+            queue_due_syncs(tx, now)
+
+        # Each linked account is queued when due ([ponto] sync_interval_seconds after its last sync).
+        jobs.append(PeriodicJob("ponto-syncs", dt.timedelta(minutes=1), ponto_syncs))
+    return jobs
+
+
+def ponto_webhook_routes(config: Config, engine: Engine) -> dict[str, Any]:
+    """``{[ponto] webhook_path: handler}`` when Ponto and its webhook are on, else nothing."""
+    if not (config.ponto.enabled and config.ponto.webhook_path):
+        return {}
+    from daemon.banking.ponto import PontoSettings, WebhookVerifier, webhook_route  # noqa: PLC0415
+
+    return {config.ponto.webhook_path: webhook_route(WebhookVerifier(PontoSettings.from_config(config), engine))}
 
 
 def coda_drop_folder(config: Config, engine: Engine) -> CodaDropFolder | None:
@@ -96,7 +114,8 @@ class Daemon:
         self.relay = OutboxRelay(engine, publisher, batch_size=config.outbox.batch_size,
                                  max_backoff_seconds=config.outbox.max_backoff_seconds)
         self.jobs = list(default_jobs(config) if jobs is None else jobs)
-        self.status_server = StatusServer(config.service.http_host, config.service.http_port, self.health)
+        self.status_server = StatusServer(config.service.http_host, config.service.http_port, self.health,
+                                          ponto_webhook_routes(config, engine))
         self._relay_thread = threading.Thread(target=self._run_relay, name="outbox-relay", daemon=True)
         # Its own thread: importing a large file must not hold up the loop (and the watchdog).
         self.coda_drop = coda_drop_folder(config, engine)

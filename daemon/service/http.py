@@ -1,10 +1,11 @@
-"""``/metrics`` (Prometheus text format) and ``/healthz`` on loopback, from a small thread."""
+"""``/metrics`` (Prometheus text format) and ``/healthz`` on loopback, from a small thread, plus
+optional POST routes (the Ponto webhook) given as ``(headers, raw body) -> (status, body)``."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,11 +14,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 __all__ = ["StatusServer"]
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
+PostRoute = Callable[[Mapping[str, str], bytes], tuple[int, bytes]]
+MAX_POST_BYTES = 1 << 20
 
 
 class StatusServer:
-    def __init__(self, host: str, port: int, health: HealthCheck) -> None:
+    def __init__(self, host: str, port: int, health: HealthCheck,
+                 post_routes: Mapping[str, PostRoute] | None = None) -> None:
         self._health = health
+        self._post_routes = dict(post_routes or {})
         handler = self._handler_class()
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -37,8 +42,21 @@ class StatusServer:
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         health = self._health
+        post_routes = self._post_routes
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                route = post_routes.get(self.path)
+                if route is None:
+                    self._send(404, "text/plain", b"not found\n")
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                if not 0 < length <= MAX_POST_BYTES:
+                    self._send(413 if length else 411, "text/plain", b"body size\n")
+                    return
+                status, body = route(dict(self.headers.items()), self.rfile.read(length))
+                self._send(status, "application/json", body)
+
             def do_GET(self) -> None:
                 if self.path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY))

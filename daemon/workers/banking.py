@@ -1,18 +1,25 @@
-"""Banking actors: ``import_coda`` (store a CODA file's movements once) and ``match_payments``
-(pay payment requests with them). Both are idempotent: a redelivered task changes nothing."""
+"""Banking actors: ``import_coda`` (store a CODA file's movements once), ``sync_ponto`` (read a
+linked account's transactions from Ponto) and ``match_payments`` (pay payment requests with them).
+All are idempotent: a redelivered task changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dramatiq
 import structlog
+from sqlalchemy import select
 
 from daemon.banking.coda import CodaError
+from daemon.banking.ponto import PontoClient, PontoSettings, sync_account
+from daemon.credentials import NeedsReconnect, TokenStore
+from daemon.db.models import Enterprise, PontoAccount
 from daemon.payments.bank_import import import_coda_file
 from daemon.payments.matching import match_payments
 from daemon.workers.context import worker_context
-from daemon.workers.tasks import IMPORT_CODA, MATCH_PAYMENTS
+from daemon.workers.tasks import IMPORT_CODA, MATCH_PAYMENTS, SYNC_PONTO
 
-__all__ = ["import_coda", "match_payments_actor"]
+__all__ = ["import_coda", "match_payments_actor", "sync_ponto"]
 
 log = structlog.get_logger(__name__)
 
@@ -41,3 +48,26 @@ def match_payments_actor() -> None:
                             confidence_threshold=banking.match_confidence_threshold)
     log.info("payments.matched", examined=result.examined, paid=result.matched, partial=result.partial,
              suggested=result.suggested, unmatched=result.unmatched)
+
+
+@dramatiq.actor(actor_name=SYNC_PONTO.actor_name, queue_name=SYNC_PONTO.queue_name, max_retries=5,
+                throws=(NeedsReconnect,))
+def sync_ponto(account_pk: int, requested_at: str, request_sync: bool = True) -> None:
+    """Read a linked Ponto account's transactions (asking Ponto to synchronize it first unless
+    ``request_sync`` is false: a webhook said it just did) and store them once; queues
+    ``match_payments`` when something is new. A task redelivered after the account was synced
+    since ``requested_at`` does nothing. A connection needing a person (reconnect) is not retried."""
+    context = worker_context()
+    engine = context.engine
+    with engine.connect() as conn:
+        number = conn.scalar(select(Enterprise.number).join(PontoAccount, PontoAccount.enterprise_id == Enterprise.id)
+                             .where(PontoAccount.id == account_pk))
+    if number is None:
+        log.info("ponto.sync_unknown_account", account_pk=account_pk)
+        return
+    settings = PontoSettings.from_config(context.config)
+    interval = dt.timedelta(seconds=context.config.ponto.sync_interval_seconds)
+    with PontoClient(settings, TokenStore(engine, context.secrets), number) as client:
+        sync_account(engine, client, account_pk, overlap_days=settings.overlap_days, request_sync=request_sync,
+                     requested_at=dt.datetime.fromisoformat(requested_at),
+                     next_sync_at=dt.datetime.now(dt.UTC) + interval)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = ["EXPORT_DOCUMENT", "FETCH_MESSAGE", "IMPORT_CODA", "MATCH_PAYMENTS", "POLL_ENTERPRISE", "PURGE_OUTBOX",
-           "QUEUES", "TaskRef"]
+           "QUEUES", "SYNC_PONTO", "TaskRef"]
 
 
 class TaskRef(NamedTuple):
@@ -23,5 +23,6 @@ FETCH_MESSAGE = TaskRef("fetch_message", "fetch")
 EXPORT_DOCUMENT = TaskRef("export_document", "export")
 IMPORT_CODA = TaskRef("import_coda", "banking")
 MATCH_PAYMENTS = TaskRef("match_payments", "banking")
+SYNC_PONTO = TaskRef("sync_ponto", "banking")
 
 QUEUES: tuple[str, ...] = ("poll", "fetch", "export", "banking", "maintenance")
