@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
+import dramatiq
 import httpx
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from daemon.banking.ponto import Pkce, PontoSettings, authorization_url, complete_connect, parse_pasted
+from daemon.config import load_config
 from daemon.credentials import TokenStore
 from daemon.db.models import Enterprise
 from daemon.sandbox.ponto import PontoSandbox, SandboxPki, make_pki, serve_ponto_sandbox
@@ -101,3 +106,20 @@ def connected(engine: Engine, store: TokenStore, settings: PontoSettings, sandbo
 
 def no_cert_context(settings: PontoSettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ca_file)
+
+
+@pytest.fixture
+def actors(engine: Engine, settings: PontoSettings, secrets_box: SecretBox, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    dramatiq.set_broker(StubBroker())
+    module = importlib.import_module("daemon.workers.banking")
+    secret = tmp_path / "ponto-secret"
+    secret.write_text(settings.client_secret)
+    config = load_config(environ={
+        "EBOXD_PONTO__ENABLED": "true", "EBOXD_PONTO__API_URL": settings.api_url,
+        "EBOXD_PONTO__CLIENT_ID": settings.client_id, "EBOXD_PONTO__CLIENT_SECRET_FILE": str(secret),
+        "EBOXD_PONTO__CERTIFICATE_FILE": settings.certificate_file, "EBOXD_PONTO__KEY_FILE": settings.key_file,
+        "EBOXD_PONTO__CA_FILE": settings.ca_file, "EBOXD_PONTO__SYNC_TIMEOUT_SECONDS": "10"})
+    context = SimpleNamespace(engine=engine, config=config, secrets=secrets_box)
+    monkeypatch.setattr(module, "worker_context", lambda: context)
+    return module

@@ -5,47 +5,25 @@ carrying its OGM; the schedule queues each linked account once per interval."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
-import dramatiq
 import pytest
-from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from daemon.banking.coda_writer import MovementSpec, StatementSpec, coda_bytes
-from daemon.banking.ponto import PontoSettings, queue_due_syncs
-from daemon.config import load_config
+from daemon.banking.ponto import queue_due_syncs
 from daemon.db.models import BankTransaction, Message, OutboxRow, PaymentRequest, PontoAccount
 from daemon.payments.bank_import import import_coda_file
 from daemon.sandbox.ponto import PontoSandbox
-from daemon.secrets import SecretBox
 from daemon.workers.tasks import MATCH_PAYMENTS, SYNC_PONTO
 from tests.ponto.conftest import IBAN
 
 OGM, OGM_TEXT = "010806817183", "+++010/8068/17183+++"
 CREDITOR = "BE71096123456769"
 DAY = dt.date(2026, 11, 20)
-
-
-@pytest.fixture
-def actors(engine: Engine, settings: PontoSettings, secrets_box: SecretBox, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    dramatiq.set_broker(StubBroker())
-    module = importlib.import_module("daemon.workers.banking")
-    secret = tmp_path / "ponto-secret"
-    secret.write_text(settings.client_secret)
-    config = load_config(environ={
-        "EBOXD_PONTO__ENABLED": "true", "EBOXD_PONTO__API_URL": settings.api_url,
-        "EBOXD_PONTO__CLIENT_ID": settings.client_id, "EBOXD_PONTO__CLIENT_SECRET_FILE": str(secret),
-        "EBOXD_PONTO__CERTIFICATE_FILE": settings.certificate_file, "EBOXD_PONTO__KEY_FILE": settings.key_file,
-        "EBOXD_PONTO__CA_FILE": settings.ca_file, "EBOXD_PONTO__SYNC_TIMEOUT_SECONDS": "10"})
-    context = SimpleNamespace(engine=engine, config=config, secrets=secrets_box)
-    monkeypatch.setattr(module, "worker_context", lambda: context)
-    return module
 
 
 def _account_pk(engine: Engine) -> int:
