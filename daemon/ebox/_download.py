@@ -149,7 +149,9 @@ def download_attachment_to(
         media_type=attachment.media_type if attachment else None,
         content_type=response.headers.get("Content-Type"),
     )
-    log.info(
+    # debug: the caller logs one line per message (fetch.done); at thousands of documents an hour a
+    # line per attachment is noise, and its cost shows in the worker's throughput.
+    log.debug(
         "ebox.download.stored",
         attachment_id=attachment.attachment_id if attachment else None,
         bytes=written,
