@@ -16,6 +16,9 @@ trap cleanup EXIT
 # tests/deploy: systemd-analyze (verify, security) checks the units; systemd need not be running.
 command -v systemd-analyze >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends systemd; } >/dev/null
+# tests/exporters/zip: every bundle must also pass Info-ZIP's `unzip -t` (and benchmarks/zip_export.py measures `zip`).
+command -v unzip >/dev/null && command -v zip >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends zip unzip; } >/dev/null
 # promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/deploy): the static binary
 # out of Debian's prometheus package (19 MB, about 2 s), into the venv. No server is installed.
 if [[ ! -x .venv/bin/promtool ]]; then
