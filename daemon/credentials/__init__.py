@@ -31,6 +31,7 @@ from daemon.credentials.tokens import (
     StoredTokens,
     TokenPair,
     TokenStore,
+    oauth_error_text,
     rotate_token_secrets,
     token_context,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "StoredTokens",
     "TokenPair",
     "TokenStore",
+    "oauth_error_text",
     "rotate_token_secrets",
     "token_context",
 ]

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, select, update
@@ -23,8 +23,11 @@ from daemon.db.models import OAuthToken, utcnow
 from daemon.errors import EboxdError
 from daemon.secrets import SecretBox
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["NEEDS_RECONNECT", "OK", "NeedsReconnect", "RefreshRefused", "RefreshTooEarly", "StoredTokens",
-           "TokenPair", "TokenStore", "rotate_token_secrets", "token_context"]
+           "TokenPair", "TokenStore", "oauth_error_text", "rotate_token_secrets", "token_context"]
 
 log = structlog.get_logger(__name__)
 
@@ -258,3 +261,13 @@ def rotate_token_secrets(session: Session, secrets: SecretBox) -> tuple[int, int
         rotated += 1
     session.flush()
     return rotated, kept
+
+
+def oauth_error_text(response: httpx.Response) -> str:
+    """What an OAuth2 token endpoint said was wrong (RFC 6749 §5.2 ``error: error_description``),
+    or the HTTP status when the body is not JSON."""
+    try:
+        body = response.json()
+        return f"{body.get('error', '')}: {body.get('error_description', '')}".strip(": ")
+    except ValueError:
+        return f"HTTP {response.status_code}"

@@ -20,7 +20,7 @@ import structlog
 
 from daemon.banking.ponto._errors import PontoApiError, PontoUnavailable
 from daemon.banking.ponto._settings import PontoSettings
-from daemon.credentials import RefreshRefused, TokenPair
+from daemon.credentials import RefreshRefused, TokenPair, oauth_error_text
 
 __all__ = ["Pkce", "authorization_url", "exchange_code", "refresh_pair", "token_url"]
 
@@ -78,14 +78,6 @@ def _pair(response: httpx.Response, received: dt.datetime, previous_refresh: str
                      received + dt.timedelta(seconds=int(body.get("expires_in", 1800))), received)
 
 
-def _error(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        return f"{body.get('error', '')}: {body.get('error_description', '')}".strip(": ")
-    except ValueError:
-        return f"HTTP {response.status_code}"
-
-
 def exchange_code(settings: PontoSettings, code: str, pkce: Pkce, *, clock: Clock = _now,
                   transport: httpx.BaseTransport | None = None) -> TokenPair:
     """The token pair of a consent (the code the redirect brought back, and our verifier)."""
@@ -93,7 +85,7 @@ def exchange_code(settings: PontoSettings, code: str, pkce: Pkce, *, clock: Cloc
                                           "code_verifier": pkce.verifier, "redirect_uri": settings.redirect_uri},
                                transport, clock)
     if response.status_code != 200:
-        raise PontoApiError("POST", "/oauth2/token", response.status_code, _error(response))
+        raise PontoApiError("POST", "/oauth2/token", response.status_code, oauth_error_text(response))
     pair = _pair(response, received)
     if not pair.refresh_token:
         raise PontoApiError("POST", "/oauth2/token", 200, "no refresh token: is offline_access in [ponto] scope?")
@@ -108,7 +100,7 @@ def refresh_pair(settings: PontoSettings, refresh_token: str, *, clock: Clock = 
                                transport, clock)
     if response.status_code == 200:
         return _pair(response, received, refresh_token)
-    error = _error(response)
+    error = oauth_error_text(response)
     log.warning("ponto.refresh_refused", status=response.status_code, error=error)
     if response.status_code in (400, 401) and "invalid_grant" in error:
         raise RefreshRefused(error)

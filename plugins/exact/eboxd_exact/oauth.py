@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import structlog
 
-from daemon.credentials import RefreshRefused, RefreshTooEarly, TokenPair
+from daemon.credentials import RefreshRefused, RefreshTooEarly, TokenPair, oauth_error_text
 from eboxd_exact.errors import ExactApiError, ExactUnavailable
 
 __all__ = ["AUTHORIZE_PATH", "EARLIEST_REFRESH", "PROVIDER", "REFRESH_BEFORE", "TOKEN_PATH", "OAuthApp",
@@ -80,20 +80,12 @@ def _pair(response: httpx.Response, received: dt.datetime) -> TokenPair:
                      received + dt.timedelta(seconds=seconds), received)
 
 
-def _oauth_error(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        return f"{body.get('error', '')}: {body.get('error_description', '')}".strip(": ")
-    except ValueError:
-        return f"HTTP {response.status_code}"
-
-
 def exchange_code(app: OAuthApp, code: str, *, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                   transport: httpx.BaseTransport | None = None) -> TokenPair:
     response, received = _post_token(app, {"grant_type": "authorization_code", "code": code,
                                            "redirect_uri": app.redirect_uri}, clock, transport)
     if response.status_code != 200:
-        raise ExactApiError("POST", TOKEN_PATH, response.status_code, _oauth_error(response))
+        raise ExactApiError("POST", TOKEN_PATH, response.status_code, oauth_error_text(response))
     return _pair(response, received)
 
 
@@ -106,7 +98,7 @@ def refresh_pair(app: OAuthApp, refresh_token: str, *,
                                      clock, transport)
     if response.status_code == 200 or (response.status_code == 429 and "refresh_token" in response.text):
         return _pair(response, received)  # a 429 that still carries a new pair: keep it (pq-559)
-    error = _oauth_error(response)
+    error = oauth_error_text(response)
     reason = response.headers.get("Reason", "")
     log.warning("exact.refresh_refused", status=response.status_code, error=error, reason=reason)
     if "TooEarlyToRefreshTokens" in reason or "not expired" in error:
