@@ -15,6 +15,7 @@ from daemon.plugins.exporters import (
     PermanentExportError,
     Setting,
     SettingsError,
+    service_url,
     validate_settings,
 )
 from daemon.plugins.hookspecs import hookimpl, hookspec
@@ -35,5 +36,6 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "hookspec",
+    "service_url",
     "validate_settings",
 ]

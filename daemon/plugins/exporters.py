@@ -9,12 +9,14 @@ target: a redelivered task calls it again after a crash between delivery and led
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, BinaryIO, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from daemon.errors import EboxdError
 
@@ -29,6 +31,7 @@ __all__ = [
     "Setting",
     "SettingsError",
     "iter_settings_help",
+    "service_url",
     "validate_settings",
 ]
 
@@ -159,3 +162,21 @@ def iter_settings_help(exporter: Exporter) -> Iterator[str]:
     for setting in exporter.settings:
         flags = ", ".join(f for f, on in (("required", setting.required), ("secret", setting.secret)) if on)
         yield f"{setting.name}{f' ({flags})' if flags else ''}: {setting.help}"
+
+
+def service_url(url: str, *, exporter: str, carrying: str) -> str:
+    """``url`` without its trailing slash, refused unless https or plain http to a loopback sandbox:
+    the exporter's secrets go there (``carrying`` says which, e.g. "tokens only travel")."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{exporter}: url must be an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise SettingsError(f"{exporter}: {carrying} over https (http only to a loopback sandbox)")
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -26,7 +26,6 @@ division. Settings: ``client_id``, ``client_secret`` (secret), ``connection``, `
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +37,7 @@ import httpx
 import structlog
 
 from daemon.credentials import CallErrorLog, NeedsReconnect, TokenStore
-from daemon.plugins import ExportDocument, PermanentExportError, Setting, SettingsError
+from daemon.plugins import ExportDocument, PermanentExportError, Setting, SettingsError, service_url
 from eboxd_exact.client import REGIONS, ExactClient, TokenSource, base_url_of
 from eboxd_exact.errors import NotConnected
 from eboxd_exact.limits import governor_for
@@ -82,20 +81,6 @@ def parse_suppliers(text: str) -> dict[str, str]:
             raise SettingsError(f"exact: suppliers takes SENDER=VAT-or-CBE-number pairs separated by ';', got {item!r}")
         out[sender.strip().lower()] = digits.zfill(10)
     return out
-
-
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"exact: url must be an http(s) URL, got {url!r}")
-    if parts.scheme == "http":
-        try:
-            loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise SettingsError("exact: tokens only travel over https (http only to a loopback sandbox)")
-    return url.rstrip("/")
 
 
 def connection_tokens(store: TokenStore, app: OAuthApp, subject: str, *, reconnect_hint: str,
@@ -177,7 +162,7 @@ class ExactExporter:
                                   "client_secret": str(settings["client_secret"]).strip(),
                                   "division": division, "region": region, "timeout": str(timeout)}
         if settings.get("url"):
-            values["url"] = _check_url(str(settings["url"]).strip())
+            values["url"] = service_url(str(settings["url"]).strip(), exporter="exact", carrying="tokens only travel")
         # A connection's tokens work on its host for its app only: a setting naming another's is refused.
         connection = str(settings["connection"]).strip()
         host, _, rest = connection.partition("/")

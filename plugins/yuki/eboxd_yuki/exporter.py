@@ -15,18 +15,16 @@ response lost) every upload carries a marker of the document and its e-Box messa
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 
-from daemon.plugins import ExportDocument, PermanentExportError, Setting, SettingsError
+from daemon.plugins import ExportDocument, PermanentExportError, Setting, SettingsError, service_url
 from eboxd_yuki.client import REGIONS, YukiClient, base_url_of
 from eboxd_yuki.errors import InvalidAccessKey, YukiError
 
@@ -83,20 +81,6 @@ def remarks_of(document: ExportDocument, marker: str) -> str:
     return f"e-Box {document.message_id}: {subject} [eboxd {marker}]"
 
 
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"yuki: url must be an http(s) URL, got {url!r}")
-    if parts.scheme == "http":
-        try:
-            loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise SettingsError("yuki: the access key only travels over https (http only to a loopback sandbox)")
-    return url.rstrip("/")
-
-
 class YukiExporter:
     name = "yuki"
     description = "Yuki (SOAP Archive service): documents into an administration's folders"
@@ -141,7 +125,8 @@ class YukiExporter:
         if settings.get("domain"):
             values["domain"] = str(settings["domain"]).strip()
         if settings.get("url"):
-            values["url"] = _check_url(str(settings["url"]).strip())
+            values["url"] = service_url(str(settings["url"]).strip(), exporter="yuki",
+                                        carrying="the access key only travels")
         return values
 
     def target(self, settings: Mapping[str, Any]) -> str:
