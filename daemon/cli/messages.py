@@ -23,11 +23,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.cli._state import State, pass_state
-from daemon.cli.payment import FieldRow, console, field_table, plain
+from daemon.cli.payment import console, field_table, plain, stored_rows
 from daemon.db.models import Document, Enterprise, Message, PaymentRequest
 from daemon.enterprises import EnterpriseError, display, find_enterprise
 from daemon.errors import EboxdError
-from daemon.payments import FIELD_NAMES
 from daemon.poll.schedule import request_poll
 from daemon.store import StoreError, create_store
 
@@ -38,7 +37,6 @@ OPEN = "open"
 REVIEW_KEY = "review_reasons"
 """Key of ``PaymentRequest.field_sources`` holding why a person must look (strings or
 ``{"field", "code", "message"}`` objects, as ``PaymentInfo.as_dict()`` writes them)."""
-_COLUMN_OF = {"beneficiary": "beneficiary_name"}  # PaymentInfo field → PaymentRequest column
 _CHUNK = 1 << 16
 
 
@@ -190,31 +188,11 @@ def _documents_table(documents: Sequence[Document]) -> Table:
     return table
 
 
-def _request_rows(request: PaymentRequest) -> list[FieldRow]:
-    sources = request.field_sources or {}
-    rows = []
-    for name in FIELD_NAMES:
-        value = getattr(request, _COLUMN_OF.get(name, name))
-        if value is None:
-            rows.append(FieldRow(name, ""))
-            continue
-        text = f"{value:.2f}" if name == "amount" else value.isoformat() if name == "due_date" else str(value)
-        if name == "reference" and request.reference_kind:
-            text += f" ({request.reference_kind})"
-        meta = sources.get(name) or sources.get(_COLUMN_OF.get(name, name)) or {}
-        meta = meta if isinstance(meta, dict) else {}
-        confidence = meta.get("confidence")
-        rows.append(FieldRow(name, text, str(meta.get("source", "?")),
-                             float(confidence) if isinstance(confidence, int | float) else None,
-                             str(meta.get("evidence", ""))))
-    return rows
-
-
 def _print_payment(request: PaymentRequest) -> None:
     out = console()
     document = f", from document {request.document_id}" if request.document_id else ""
     out.print(Text(f"payment request {request.id}: {request.status}{document}", style="bold"))
-    out.print(field_table(_request_rows(request)))
+    out.print(field_table(stored_rows(request)))
     for reason in _reviews(request):
         out.print(Text(f"review: {reason}", style="yellow"), soft_wrap=True)
 

@@ -29,7 +29,7 @@ from daemon.payments.manage import PaymentRefused, edit_payment_request, epc_pay
 from daemon.payments.requests import REVIEWS_KEY
 from daemon.payments.review import ReviewItem, confirm_payment, dismiss_match, reject_request, review_items
 
-__all__ = ["COMMANDS", "FieldRow", "console", "extraction_json", "field_table", "plain", "read_pdf"]
+__all__ = ["COMMANDS", "FieldRow", "console", "extraction_json", "field_table", "plain", "read_pdf", "stored_rows"]
 
 _PDF_MAGIC = b"%PDF-"
 _MAGIC_WINDOW = 1024  # PDF readers accept the header anywhere in the first KiB
@@ -211,7 +211,8 @@ def stored_json(request: Any) -> dict[str, Any]:
     }
 
 
-def _stored_rows(request: Any) -> list[FieldRow]:
+def stored_rows(request: Any) -> list[FieldRow]:
+    """A stored payment request's fields with their source, confidence and, for a manual edit, what it was."""
     sources = request.field_sources or {}
     rows = []
     for name in FIELD_NAMES:
@@ -235,7 +236,7 @@ def _print_stored(request: Any) -> None:
     out = console()
     out.print(Text(f"payment request {request.id} (document {request.document_id}): {request.status}, "
                    f"version {request.version}", style="bold"))
-    out.print(field_table(_stored_rows(request)))
+    out.print(field_table(stored_rows(request)))
     for review in (request.field_sources or {}).get(REVIEWS_KEY) or []:
         message = review.get("message", review) if isinstance(review, dict) else review
         field = f"{review.get('field')}: " if isinstance(review, dict) and review.get("field") else ""
