@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.banking.coda import Movement, Statement, iter_statements
@@ -136,11 +136,28 @@ def link_movement(conn: Connection, row_id: int, dedupe_key: str) -> None:
                      .values(raw={**raw, "linked_key": dedupe_key}))
 
 
+def _lock_account(conn: Connection, account_iban: str | None) -> None:
+    """On PostgreSQL, serialise the writers of one account until the transaction ends: a CODA import
+    and a Ponto sync storing the same movement at the same instant would each miss the other's
+    uncommitted row and both insert it. SQLite's writers are serialised already (BEGIN IMMEDIATE)."""
+    if conn.dialect.name != "postgresql" or not account_iban:
+        return
+    transaction = conn.get_transaction()
+    held = conn.info.get("bank_account_locks")
+    if held is None or held[0] is not transaction:  # transaction-scoped locks: forget the last one's
+        held = conn.info["bank_account_locks"] = (transaction, set())
+    if account_iban not in held[1]:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                     {"key": f"eboxd.bank_account:{account_iban}"})
+        held[1].add(account_iban)
+
+
 def store_movement(conn: Connection, row: dict[str, Any]) -> str:
     """Store one movement once: ``inserted``, ``known`` (its dedupe key is stored) or ``linked``
     (another source stored it: linked, not stored again)."""
     if conn.scalar(select(BankTransaction.id).where(BankTransaction.dedupe_key == row["dedupe_key"])) is not None:
         return "known"
+    _lock_account(conn, row.get("account_iban"))
     twin = same_movement(conn, row)
     if twin is not None:
         link_movement(conn, twin, row["dedupe_key"])
