@@ -69,14 +69,14 @@ def connect(state: State, number: str, paste: bool, timeout: float) -> None:
 @pass_state
 def accounts(state: State) -> None:
     """The linked Ponto accounts and their last sync."""
-    table = Table("enterprise", "account", "IBAN", "last sync", "status", "next sync")
+    table = Table("enterprise", "account", "IBAN", "last sync", "status", "next sync", "last error")
     query = (select(Enterprise.number, PontoAccount.account_id, PontoAccount.iban, PontoAccount.last_synced_at,
-                    PontoAccount.last_sync_status, PontoAccount.next_sync_at)
+                    PontoAccount.last_sync_status, PontoAccount.next_sync_at, PontoAccount.last_error)
              .join(Enterprise, Enterprise.id == PontoAccount.enterprise_id).order_by(Enterprise.number))
     with state.engine().connect() as conn:
         for row in conn.execute(query):
             table.add_row(row.number, row.account_id, row.iban or "", str(row.last_synced_at or "never"),
-                          row.last_sync_status or "", str(row.next_sync_at))
+                          row.last_sync_status or "", str(row.next_sync_at), row.last_error or "")
     console().print(table)
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 
 import dramatiq
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from daemon.banking.coda import CodaError
 from daemon.banking.ponto import PontoClient, PontoSettings, sync_account
@@ -67,7 +67,14 @@ def sync_ponto(account_pk: int, requested_at: str, request_sync: bool = True) ->
         return
     settings = PontoSettings.from_config(context.config)
     interval = dt.timedelta(seconds=context.config.ponto.sync_interval_seconds)
-    with PontoClient(settings, TokenStore(engine, context.secrets), number) as client:
-        sync_account(engine, client, account_pk, overlap_days=settings.overlap_days, request_sync=request_sync,
-                     requested_at=dt.datetime.fromisoformat(requested_at),
-                     next_sync_at=dt.datetime.now(dt.UTC) + interval)
+    try:
+        with PontoClient(settings, TokenStore(engine, context.secrets), number) as client:
+            sync_account(engine, client, account_pk, overlap_days=settings.overlap_days, request_sync=request_sync,
+                         requested_at=dt.datetime.fromisoformat(requested_at),
+                         next_sync_at=dt.datetime.now(dt.UTC) + interval)
+    except Exception as exc:
+        # `eboxd bank ponto status` shows why the account is behind while dramatiq retries.
+        with engine.begin() as conn:
+            conn.execute(update(PontoAccount).where(PontoAccount.id == account_pk).values(
+                last_sync_status="failed", last_error=f"{type(exc).__name__}: {exc}"[:500]))
+        raise

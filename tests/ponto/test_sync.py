@@ -152,3 +152,21 @@ def test_the_schedule_queues_each_linked_account_once_per_interval(engine: Engin
         tasks = session.scalars(select(OutboxRow).where(OutboxRow.topic == SYNC_PONTO.actor_name)).all()
     assert [t.payload["account_pk"] for t in tasks] == [_account_pk(engine)]
     assert tasks[0].payload["request_sync"] is True
+
+
+def test_a_failed_sync_records_why_and_the_next_success_clears_it(actors: ModuleType, engine: Engine,
+                                                                   sandbox: PontoSandbox, connected: str) -> None:
+    sandbox.state.fail_next(503, count=5)  # every attempt of the first call
+    with pytest.raises(Exception, match="503"):
+        _run_sync(actors, engine)
+    with Session(engine) as session:
+        account = session.scalars(select(PontoAccount)).one()
+    assert account.last_sync_status == "failed"
+    assert account.last_error is not None
+    assert "503" in account.last_error
+    assert account.last_synced_at is None
+    _run_sync(actors, engine)  # dramatiq's retry
+    with Session(engine) as session:
+        account = session.scalars(select(PontoAccount)).one()
+    assert account.last_sync_status == "success"
+    assert account.last_error is None
