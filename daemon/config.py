@@ -252,7 +252,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         except OSError as exc:
             raise ConfigError(f"{file}: cannot read configuration file: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+            line = exc.object[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"{file}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                              f"{exc.start}); save it as UTF-8") from None
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

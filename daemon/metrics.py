@@ -91,7 +91,9 @@ MESSAGES_RECEIVED = Counter("eboxd_messages_received_total", "New e-Box messages
 DOCUMENTS_STORED = Counter("eboxd_documents_stored_total", "Documents downloaded, checked and stored.")
 DOCUMENT_BYTES = Counter("eboxd_document_bytes_total", "Bytes of documents downloaded and stored.")
 FETCH_FAILURES = Counter(
-    "eboxd_fetch_failures_total", "Failed message fetches by reason (the error's type); retried.", ["reason"]
+    "eboxd_fetch_failures_total",
+    "Failed message fetches by reason (the error's type, or the document store's state: disk_full, read_only, "
+    "permission_denied, store_unavailable); retried.", ["reason"]
 )
 PAYMENT_REQUESTS = Counter(
     "eboxd_payment_requests_total", "Payment requests read from documents, by status (open, review).", ["status"]

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from daemon.banking.coda import Movement, Statement, iter_statements
+from daemon.cli._params import ENTERPRISE_NUMBER
 from daemon.cli._state import State, pass_state
 from daemon.cli.payment import console
 from daemon.cli.ponto import ponto
@@ -90,7 +91,8 @@ def inspect(file: Path, as_json: bool) -> None:
 
 @bank.command("import-coda", short_help="Import CODA files' movements (each once) and match payments.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-e", "--enterprise", "enterprise_number", help="Enterprise number the account belongs to "
+@click.option("-e", "--enterprise", "enterprise_number", type=ENTERPRISE_NUMBER,
+              help="Enterprise number the account belongs to "
               "(default: the holder number in the file's header).")
 @click.option("--no-match", is_flag=True, help="Only store the movements; the match_payments worker matches them.")
 @pass_state

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from daemon.cli._params import ENTERPRISE_NUMBER
 from daemon.cli._state import State, pass_state
 from daemon.doctor import Context, Result, Status, run_checks
 from daemon.enterprises import parse_number
@@ -22,7 +23,7 @@ _STYLES = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red", S
 
 
 @click.command()
-@click.option("--enterprise", "-e", "enterprises", multiple=True, metavar="NUMBER",
+@click.option("--enterprise", "-e", "enterprises", multiple=True, metavar="NUMBER", type=ENTERPRISE_NUMBER,
               help="Check only this enterprise's credentials (repeatable; default: all).")
 @click.option("--no-token", is_flag=True, help="Do not request tokens from the e-Box token endpoint.")
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)

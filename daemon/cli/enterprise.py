@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
+from daemon.cli._params import ENTERPRISE_NUMBER
 from daemon.cli._state import State, pass_state
 from daemon.db.models import Enterprise, utcnow
 from daemon.enterprises import (
@@ -58,7 +59,7 @@ def enterprise() -> None:
 
 
 @enterprise.command("add")
-@click.argument("number")
+@click.argument("number", type=ENTERPRISE_NUMBER)
 @click.option("--name", required=True, help="Company name (also put in the certificate subject).")
 @pass_state
 def add(state: State, number: str, name: str) -> None:
@@ -70,7 +71,7 @@ def add(state: State, number: str, name: str) -> None:
 
 
 @enterprise.command("certificate")
-@click.argument("number")
+@click.argument("number", type=ENTERPRISE_NUMBER)
 @click.option("-o", "--output", help="Write the certificate (or CSR) here instead of standard output.")
 @click.option("--renew", is_flag=True, help="Rotate: a new key and certificate replace the current ones.")
 @click.option("--csr", "csr_path", help="Write a certificate signing request for the key, for a CA.")
@@ -101,7 +102,7 @@ def certificate(state: State, number: str, output: str | None, renew: bool, csr_
 
 
 @enterprise.command("connect")
-@click.argument("number")
+@click.argument("number", type=ENTERPRISE_NUMBER)
 @click.option("--client-id", help="The client ID ChaMan gave for the uploaded certificate.")
 @click.option("--via", help="Service-provider mode: read this e-Box with that enterprise's credential.")
 @pass_state
@@ -139,7 +140,7 @@ def list_command(state: State) -> None:
 
 
 @enterprise.command("show")
-@click.argument("number")
+@click.argument("number", type=ENTERPRISE_NUMBER)
 @pass_state
 def show(state: State, number: str) -> None:
     """One enterprise in detail (never the key)."""
@@ -170,7 +171,7 @@ def _set_enabled(state: State, number: str, enabled: bool) -> None:
 
 
 @enterprise.command("disable")
-@click.argument("number")
+@click.argument("number", type=ENTERPRISE_NUMBER)
 @pass_state
 def disable(state: State, number: str) -> None:
     """Stop polling this enterprise; nothing is deleted."""
@@ -178,7 +179,7 @@ def disable(state: State, number: str) -> None:
 
 
 @enterprise.command("enable")
-@click.argument("number")
+@click.argument("number", type=ENTERPRISE_NUMBER)
 @pass_state
 def enable(state: State, number: str) -> None:
     """Resume polling this enterprise."""
@@ -186,7 +187,7 @@ def enable(state: State, number: str) -> None:
 
 
 @enterprise.command("remove")
-@click.argument("number")
+@click.argument("number", type=ENTERPRISE_NUMBER)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
 def remove(state: State, number: str, yes: bool) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from daemon.cli._params import ENTERPRISE_NUMBER
 from daemon.cli._state import State, pass_state
 from daemon.db.models import Document, Enterprise, Export, Message
 from daemon.enterprises import find_enterprise
@@ -78,7 +79,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @exporter_group.command("enable")
 @click.argument("name")
-@click.option("--enterprise", "number", required=True, help="Enterprise number.")
+@click.option("--enterprise", "number", required=True, type=ENTERPRISE_NUMBER, help="Enterprise number.")
 @click.option("--dir", "directory", help="Target folder (exporters with a `dir` setting, e.g. zip).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Any other setting; repeatable.")
 @click.option("--no-check", is_flag=True, help="Save without trying the target first.")
@@ -98,7 +99,7 @@ def exporter_enable(state: State, name: str, number: str, directory: str | None,
 
 @exporter_group.command("disable")
 @click.argument("name")
-@click.option("--enterprise", "number", required=True, help="Enterprise number.")
+@click.option("--enterprise", "number", required=True, type=ENTERPRISE_NUMBER, help="Enterprise number.")
 @click.option("--target", help="Only this target (default: every target of NAME).")
 @pass_state
 def exporter_disable(state: State, name: str, number: str, target: str | None) -> None:
@@ -113,7 +114,7 @@ def exporter_disable(state: State, name: str, number: str, target: str | None) -
 
 
 @exporter_group.command("list")
-@click.option("--enterprise", "number", help="Only this enterprise.")
+@click.option("--enterprise", "number", type=ENTERPRISE_NUMBER, help="Only this enterprise.")
 @pass_state
 def exporter_list(state: State, number: str | None) -> None:
     """Exporter configurations per enterprise (secret settings masked)."""
@@ -135,8 +136,9 @@ def exports_group() -> None:
 
 @exports_group.command("list")
 @click.option("--failed", is_flag=True, help="Only exports that gave up (with their reason).")
-@click.option("--enterprise", "number", help="Only this enterprise.")
-@click.option("--limit", default=100, show_default=True, help="At most this many rows, newest first.")
+@click.option("--enterprise", "number", type=ENTERPRISE_NUMBER, help="Only this enterprise.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="At most this many rows, newest first.")
 @pass_state
 def exports_list(state: State, failed: bool, number: str | None, limit: int) -> None:
     """Export ledger rows, newest first."""
@@ -170,7 +172,7 @@ def exports_retry(state: State, ids: tuple[int, ...], retry_all: bool) -> None:
 
 @click.command("export")
 @click.argument("name")
-@click.option("--enterprise", "number", required=True, help="Enterprise number.")
+@click.option("--enterprise", "number", required=True, type=ENTERPRISE_NUMBER, help="Enterprise number.")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Messages published on or after this day.")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Messages published on or before this day.")
 @click.option("--ids", "ids", multiple=True, type=int, help="Only these document ids; repeatable.")

@@ -22,6 +22,7 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from daemon.cli._params import ENTERPRISE_NUMBER
 from daemon.cli._state import State, pass_state
 from daemon.cli.payment import console, field_table, plain, stored_rows
 from daemon.db.models import Document, Enterprise, Message, PaymentRequest
@@ -135,7 +136,7 @@ def messages() -> None:
 
 
 @messages.command("list", short_help="Messages, newest first, with read/fetch state and payment.")
-@click.option("--enterprise", "-e", "numbers", multiple=True, metavar="NUMBER",
+@click.option("--enterprise", "-e", "numbers", multiple=True, metavar="NUMBER", type=ENTERPRISE_NUMBER,
               help="Only this enterprise's messages (CBE number in any notation; repeatable).")
 @click.option("--unread", is_flag=True, help="Only messages still unread in the e-Box.")
 @click.option("--to-pay", is_flag=True, help="Only messages with an open payment request.")
@@ -323,7 +324,7 @@ def _enterprise_ids(session: Session, numbers: Sequence[str]) -> list[int]:
 
 
 @click.command(short_help="Poll enterprises now instead of at their next turn.")
-@click.argument("numbers", nargs=-1, metavar="[NUMBER]...")
+@click.argument("numbers", nargs=-1, metavar="[NUMBER]...", type=ENTERPRISE_NUMBER)
 @click.option("--all", "all_enterprises", is_flag=True, help="Every enabled enterprise.")
 @pass_state
 def poll(state: State, numbers: tuple[str, ...], all_enterprises: bool) -> None:

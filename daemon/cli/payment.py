@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
+from daemon.cli._params import ENTERPRISE_NUMBER, checked_payment_field
 from daemon.cli._state import State, pass_state
 from daemon.payments import FIELD_NAMES, PaymentInfo, UnreadableDocument, extract_payment, pdf_text
 from daemon.payments.manage import PaymentRefused, edit_payment_request, epc_payload, find_payment_request
@@ -260,12 +261,16 @@ def show(state: State, document_id: int, as_json: bool) -> None:
 
 @payment.command("edit", short_help="Correct a payment request's fields (validated, recorded as manual).")
 @click.argument("document_id", metavar="DOC", type=int)
-@click.option("--amount", help="Amount in euros, e.g. 1234.56 (at most 2 decimals, 0.01 to 999999999.99).")
-@click.option("--iban", help="Beneficiary IBAN (any spacing); its check digits are verified.")
-@click.option("--bic", help="Beneficiary BIC (8 or 11 characters).")
-@click.option("--reference", help="Structured communication (+++123/4567/89012+++), RF reference or free text.")
-@click.option("--due-date", "due_date", help="Due date, YYYY-MM-DD.")
-@click.option("--name", "name", help="Beneficiary name (at most 70 characters).")
+@click.option("--amount", callback=checked_payment_field("amount"),
+              help="Amount in euros, e.g. 1234.56 (at most 2 decimals, 0.01 to 999999999.99).")
+@click.option("--iban", callback=checked_payment_field("iban"),
+              help="Beneficiary IBAN (any spacing); its check digits are verified.")
+@click.option("--bic", callback=checked_payment_field("bic"), help="Beneficiary BIC (8 or 11 characters).")
+@click.option("--reference", callback=checked_payment_field("reference"),
+              help="Structured communication (+++123/4567/89012+++), RF reference or free text.")
+@click.option("--due-date", "due_date", callback=checked_payment_field("due_date"), help="Due date, YYYY-MM-DD.")
+@click.option("--name", "name", callback=checked_payment_field("beneficiary"),
+              help="Beneficiary name (at most 70 characters).")
 @pass_state
 def edit(state: State, document_id: int, amount: str | None, iban: str | None, bic: str | None,
          reference: str | None, due_date: str | None, name: str | None) -> None:
@@ -341,7 +346,8 @@ def review_table(items: Sequence[ReviewItem]) -> Table:
 
 
 @payment.command("review", short_help="Payment requests a person must look at, with the suggested movements.")
-@click.option("--enterprise", "enterprise_number", metavar="NUMBER", help="Only this enterprise (10 digits).")
+@click.option("--enterprise", "enterprise_number", metavar="NUMBER", type=ENTERPRISE_NUMBER,
+              help="Only this enterprise (10 digits).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of requests with reasons and movements.")
 @pass_state
 def review(state: State, enterprise_number: str | None, as_json: bool) -> None:

@@ -19,6 +19,7 @@ from daemon.banking.ponto import (
     sync_account,
     wait_for_callback,
 )
+from daemon.cli._params import ENTERPRISE_NUMBER
 from daemon.cli._state import State, pass_state
 from daemon.cli.payment import console
 from daemon.credentials import NeedsReconnect, TokenStore
@@ -39,9 +40,11 @@ def _settings(state: State) -> PontoSettings:
 
 
 @ponto.command("connect")
-@click.option("--enterprise", "number", required=True, help="The enterprise whose accounts to link.")
+@click.option("--enterprise", "number", required=True, type=ENTERPRISE_NUMBER,
+              help="The enterprise whose accounts to link.")
 @click.option("--paste", is_flag=True, help="Paste the code (or the redirected URL) instead of the loopback callback.")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait for the callback.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Seconds to wait for the callback.")
 @pass_state
 def connect(state: State, number: str, paste: bool, timeout: float) -> None:
     """Print the authorization URL, receive the consent, store the tokens encrypted, link the accounts."""
@@ -81,7 +84,8 @@ def accounts(state: State) -> None:
 
 
 @ponto.command("sync")
-@click.option("--enterprise", "number", required=True, help="Sync every linked account of this enterprise now.")
+@click.option("--enterprise", "number", required=True, type=ENTERPRISE_NUMBER,
+              help="Sync every linked account of this enterprise now.")
 @click.option("--no-request", is_flag=True, help="Only read transactions; do not ask Ponto to synchronize first.")
 @pass_state
 def sync(state: State, number: str, no_request: bool) -> None:

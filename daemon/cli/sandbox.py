@@ -32,7 +32,8 @@ def _stop(_signum: int, _frame: FrameType | None) -> None:
               help="How many seeded e-Boxes.")
 @click.option("--fault", "faults", multiple=True, metavar="KIND[:RATE[:X]]",
               help="Inject faults: error:0.1:502, throttle:0.2:5, slow:1:2.5, truncate:1, corrupt:1, "
-                   "expired_token:0.5 (repeatable).")
+                   "expired_token:0.5, malformed_json:0.1, invalid_utf8:0.1, missing_field:0.1:receiptDate, "
+                   "unknown_fields:1, huge_attachment:0.1:157286400 (repeatable).")
 @click.option("--maintenance", multiple=True, metavar="PROVIDER", help="Put a provider in maintenance.")
 @click.option("--with", "extras", multiple=True, metavar="NAME[:PORT]",
               help="Also run a plugin's sandbox, e.g. yuki (default port: the plugin's); repeatable.")

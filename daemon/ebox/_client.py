@@ -141,7 +141,7 @@ class EboxClient:
         """One page of ``GET /ebox/messages`` (``page`` is 1-based, ``page_size`` 1-100)."""
         params = {**(query or MessageQuery()).to_params(), **page_params(page, page_size)}
         data, _ = self._session.get_json(self._url("ebox/messages"), params=params)
-        items, total = parse_list_envelope(data, "Messages", Message.from_json)
+        items, total = parse_list_envelope(data, "Messages", Message.from_json, skip_malformed=True)
         return Page(items, total, page, page_size)
 
     def iter_messages(self, query: MessageQuery | None = None, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Message]:
@@ -180,6 +180,7 @@ class EboxClient:
         destination: str | Path,
         *,
         strict_size: bool = False,
+        max_bytes: int | None = None,
     ) -> DownloadResult:
         """Stream the content to ``destination``, verified against the attachment's digest and size.
 
@@ -196,7 +197,7 @@ class EboxClient:
             log.warning("ebox.download.no_digest", message_id=message_id, attachment_id=attachment.attachment_id)
         url = self._url(f"ebox/messages/{_seg(message_id)}/attachments/{_seg(attachment.attachment_id)}/content")
         return download_attachment_to(
-            self._session, url, Path(destination), attachment=attachment, strict_size=strict_size
+            self._session, url, Path(destination), attachment=attachment, strict_size=strict_size, max_bytes=max_bytes
         )
 
     def get_body(self, message_id: str) -> TranslatedString | None:

@@ -57,7 +57,8 @@ def _stream_into(response: httpx.Response, handle: BinaryIO, hasher: hashlib._Ha
         for chunk in response.iter_bytes(CHUNK_SIZE):
             written += len(chunk)
             if max_bytes is not None and written > max_bytes:
-                raise SizeMismatch(f"download exceeds the expected maximum of {max_bytes} bytes")
+                raise SizeMismatch(f"download refused after {written} bytes: more than the expected maximum of "
+                                   f"{max_bytes} bytes (from the declared size, or [documents] max_size_mb)")
             hasher.update(chunk)
             handle.write(chunk)
     except httpx.TransportError as exc:
@@ -118,9 +119,11 @@ def download_attachment_to(
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if max_bytes is None and attachment is not None:
-        # A guard against a runaway body, not a size check (that comes after the digest).
-        max_bytes = int(attachment.size_kb * 1024 * 2) + 1024 * 1024
+    if attachment is not None:
+        # A guard against a runaway body, not a size check (that comes after the digest); a caller's
+        # own limit (the configured maximum size) applies too, whatever the metadata declares.
+        guard = int(attachment.size_kb * 1024 * 2) + 1024 * 1024
+        max_bytes = guard if max_bytes is None else min(max_bytes, guard)
     fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -138,7 +141,8 @@ def download_attachment_to(
             os.fsync(handle.fileno())
         tmp.replace(destination)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        # On a store turned read-only this fails too; the original error is the one to report.
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     result = DownloadResult(

@@ -139,7 +139,8 @@ class ApiSession:
         response = self.request("GET", url, params=params, not_found=not_found)
         try:
             return response.json(), response
-        except ValueError:
+        except ValueError as exc:  # JSONDecodeError names line and column, UnicodeDecodeError the byte
             raise MalformedResponse(
-                f"GET {httpx.URL(url).path}", f"response body is not JSON ({response.headers.get('Content-Type')})"
+                f"GET {httpx.URL(url).path}",
+                f"response body is not JSON ({response.headers.get('Content-Type')}): {exc}",
             ) from None

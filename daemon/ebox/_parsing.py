@@ -9,9 +9,13 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import structlog
+
 from ._errors import MalformedResponse
 
 __all__ = ["Fields", "parse_list_envelope"]
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -125,10 +129,25 @@ class Fields:
         return self.array(key, one)
 
 
-def parse_list_envelope(data: Any, path: str, parser: Callable[[Any, str], T]) -> tuple[tuple[T, ...], int]:
+def parse_list_envelope(data: Any, path: str, parser: Callable[[Any, str], T], *,
+                        skip_malformed: bool = False) -> tuple[tuple[T, ...], int]:
     """``{"items": [...], "totalItems": n}``: both required by the contract; be lenient on a missing
-    ``totalItems`` (use the item count) since it is only used for paging."""
+    ``totalItems`` (use the item count) since it is only used for paging.
+
+    With ``skip_malformed``, an item that does not parse is logged (``ebox.item.refused``, with its
+    ``messageId`` when it has one and the field at fault) and left out: one bad message of a listing
+    must not keep the others of its page from being stored."""
     fields = Fields(data, path)
-    items = fields.array("items", parser, required=True)
     total = fields.integer("totalItems", required=False)
-    return items, len(items) if total is None else total
+    if not skip_malformed:
+        items = fields.array("items", parser, required=True)
+        return items, len(items) if total is None else total
+    raw = fields.array("items", lambda item, _: item, required=True)
+    parsed = []
+    for i, item in enumerate(raw):
+        try:
+            parsed.append(parser(item, f"{path}.items[{i}]"))
+        except MalformedResponse as exc:
+            log.warning("ebox.item.refused", item=f"{path}.items[{i}]", field=exc.field, problem=exc.problem,
+                        message_id=item.get("messageId") if isinstance(item, dict) else None)
+    return tuple(parsed), len(raw) if total is None else total

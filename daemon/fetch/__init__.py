@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.fetch.failures import record_fetch_failure, requeue_failed_fetches
+from daemon.fetch.failures import failure_reason, record_fetch_failure, requeue_failed_fetches
 from daemon.fetch.fetcher import FetchOutcome, fetch_message
 
-__all__ = ["FetchOutcome", "fetch_message", "record_fetch_failure", "requeue_failed_fetches"]
+__all__ = ["FetchOutcome", "failure_reason", "fetch_message", "record_fetch_failure", "requeue_failed_fetches"]

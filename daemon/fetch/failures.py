@@ -14,11 +14,20 @@ from sqlalchemy import Connection, Engine, select, update
 
 from daemon.db.models import Message, utcnow
 from daemon.outbox import add_task
+from daemon.store import StoreError
 from daemon.workers.tasks import FETCH_MESSAGE
 
-__all__ = ["record_fetch_failure", "requeue_failed_fetches"]
+__all__ = ["failure_reason", "record_fetch_failure", "requeue_failed_fetches"]
 
 REQUEUE_BATCH = 500
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A bounded label for a failed fetch: the store's reason (``disk_full``, ``read_only``, …) when
+    the document store refused, else the error's type."""
+    if isinstance(exc, StoreError):
+        return exc.reason
+    return type(exc).__name__[:40]
 
 
 def record_fetch_failure(engine: Engine, message_id: int, error: str) -> None:

@@ -27,7 +27,7 @@ from daemon.outbox import add_event
 from daemon.payments.requests import record_payment_request
 from daemon.poll.access import EboxAccess
 from daemon.poll.writer import READ_ONLY, write_transaction
-from daemon.store import DocumentStore
+from daemon.store import DocumentStore, unavailable
 
 __all__ = ["FetchOutcome", "fetch_message"]
 
@@ -125,9 +125,13 @@ def _download_all(registry: ebox.EboxClient, store: DocumentStore, config: Confi
             log.warning("fetch.attachment_too_large", message_id=ebox_id, file=attachment.file_name,
                         size_kb=attachment.size_kb, limit_mb=config.documents.max_size_mb)
             continue
-        staging = store.staging() / f"{uuid.uuid4().hex}.part"
-        result = registry.download_attachment(ebox_id, attachment, staging)
-        pdf = result.path.read_bytes() if attachment.media_type == "application/pdf" else None
+        try:
+            staging = store.staging() / f"{uuid.uuid4().hex}.part"
+            result = registry.download_attachment(ebox_id, attachment, staging, max_bytes=limit)
+            pdf = result.path.read_bytes() if attachment.media_type == "application/pdf" else None
+        except OSError as exc:  # the staging area is on the store: disk full, read-only, not ours
+            raise unavailable(exc, getattr(store, "root", store),
+                              f"download {attachment.file_name} of message {ebox_id}") from exc
         text = _text_of(pdf, attachment) if pdf is not None else None
         key = store.put(result.path, result.sha256_hex)
         stored.append(_Stored(attachment, key, result.sha256_hex, result.size_bytes,

@@ -10,7 +10,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,13 +63,16 @@ class Request:
 
 @dataclass
 class Response:
-    """An outgoing response. ``truncate_to`` cuts the body after that many bytes (fault)."""
+    """An outgoing response. ``truncate_to`` cuts the body after that many bytes (fault). A ``stream``
+    of ``stream_length`` bytes is sent instead of ``body`` (contents too large to hold in memory)."""
 
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     truncate_to: int | None = None
     delay: float = 0.0
+    stream: Iterator[bytes] | None = None
+    stream_length: int = 0
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -165,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(response.delay)
         self.send_response(response.status)
         headers = dict(response.headers)
-        headers["Content-Length"] = str(len(response.body))
+        headers["Content-Length"] = str(response.stream_length if response.stream is not None else len(response.body))
         for key, value in headers.items():
             self.send_header(key, value)
         if response.truncate_to is not None:
@@ -175,6 +178,8 @@ class Handler(BaseHTTPRequestHandler):
         body = response.body if response.truncate_to is None else response.body[: response.truncate_to]
         if self.command != "HEAD":
             self.wfile.write(body)
+            for chunk in response.stream or ():
+                self.wfile.write(chunk)
         self.wfile.flush()
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _dispatch

@@ -9,6 +9,11 @@ from daemon.store.documents import (
     StoreError,
     create_store,
     sha256_of,
+    sweep_staging,
+    unavailable,
 )
 
-__all__ = ["DatabaseStore", "DocumentStore", "FilesystemStore", "StoreError", "create_store", "sha256_of"]
+__all__ = [
+    "DatabaseStore", "DocumentStore", "FilesystemStore", "StoreError", "create_store", "sha256_of", "sweep_staging",
+    "unavailable",
+]

@@ -7,15 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache, cached_property
 
+import structlog
 from sqlalchemy import Engine
 
 from daemon.config import Config, load_config
 from daemon.db import create_db_engine
 from daemon.poll.access import EboxAccess
 from daemon.secrets import SecretBox
-from daemon.store import DocumentStore, create_store
+from daemon.store import DocumentStore, create_store, sweep_staging
 
 __all__ = ["WorkerContext", "worker_context"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -33,7 +36,11 @@ class WorkerContext:
 
     @cached_property
     def store(self) -> DocumentStore:
-        return create_store(self.config, self.engine)
+        store = create_store(self.config, self.engine)
+        # A download cannot outlive its actor's time limit: older partial files are a killed worker's.
+        if removed := sweep_staging(store, 2 * self.config.worker.time_limit_seconds):
+            log.info("store.staging_swept", removed=removed)
+        return store
 
 
 @cache

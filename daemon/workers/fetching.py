@@ -6,7 +6,7 @@ import dramatiq
 import structlog
 
 from daemon import metrics
-from daemon.fetch import fetch_message, record_fetch_failure
+from daemon.fetch import failure_reason, fetch_message, record_fetch_failure
 from daemon.workers.context import worker_context
 from daemon.workers.tasks import FETCH_MESSAGE
 
@@ -25,8 +25,9 @@ def fetch_message_actor(message_id: int) -> None:
         outcome = fetch_message(context.engine, context.access, context.store, context.config, message_id)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        metrics.FETCH_FAILURES.labels(reason=type(exc).__name__[:40]).inc()
-        log.warning("fetch.failed", error=error)
+        reason = failure_reason(exc)
+        metrics.FETCH_FAILURES.labels(reason=reason).inc()
+        log.warning("fetch.failed", reason=reason, error=error)
         record_fetch_failure(context.engine, message_id, error)
         raise  # dramatiq retries with backoff; after its last retry serve queues it again later
     metrics.DOCUMENTS_STORED.inc(outcome.documents)

@@ -60,4 +60,4 @@ def test_import_twice_and_match(run: Run, db_env: dict[str, str], engine: Engine
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(BankTransaction)) == 1
         assert session.scalar(select(PaymentRequest.status)) == "paid"
-    assert_one_line_error(run("bank", "import-coda", str(file), "-e", "0999999999"), 1, "no enterprise 0999999999")
+    assert_one_line_error(run("bank", "import-coda", str(file), "-e", "0202239951"), 1, "no enterprise 0202239951")

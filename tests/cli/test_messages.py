@@ -160,9 +160,12 @@ def test_list_limit_says_when_more_match(run: Run, seeded: Seeded):
     assert exact.stderr == ""
 
 
-@pytest.mark.parametrize(("number", "needle"), [("0999.999.999", "check digits"), (cbe(7654321), "not registered")])
-def test_list_unknown_enterprise(run: Run, seeded: Seeded, number: str, needle: str):
-    assert_one_line_error(run("messages", "list", "-e", number), 1, needle)
+def test_list_unknown_enterprise(run: Run, seeded: Seeded):
+    assert_one_line_error(run("messages", "list", "-e", cbe(7654321)), 1, "not registered")
+    malformed = run("messages", "list", "-e", "0999.999.999")  # a usage error, before the database is read
+    assert malformed.exit_code == 2
+    assert "Invalid value for '--enterprise'" in malformed.stderr
+    assert "check digits" in malformed.stderr
 
 
 def test_list_empty_database(run: Run, db_env: dict[str, str]):
@@ -334,12 +337,18 @@ def test_poll_leaves_a_running_poll_alone(run: Run, engine: Engine, seeded: Seed
     [
         ([GAMMA], 1, "disabled"),
         ([cbe(7654321)], 1, "not registered"),
-        (["12345"], 1, "expected 10 digits"),
+        (["12345"], 2, "expected 10 digits"),
     ],
 )
 def test_poll_errors(run: Run, engine: Engine, seeded: Seeded, args: list[str], code: int, needle: str):
     _postpone_all(engine)
-    assert_one_line_error(run("poll", ALPHA, *args), code, needle)
+    result = run("poll", ALPHA, *args)
+    if code == 2:  # a malformed number is a usage error naming the argument
+        assert result.exit_code == 2
+        assert "Invalid value for '[NUMBER]...'" in result.stderr
+        assert needle in result.stderr
+    else:
+        assert_one_line_error(result, code, needle)
     assert _due(engine) == set()  # nothing made due when one number is wrong
 
 

@@ -149,7 +149,13 @@ def test_edit_of_another_field_keeps_review(run: Run, ids: Ids, engine: Engine):
     ([], "nothing to change"),
 ])
 def test_edit_refusals(run: Run, ids: Ids, engine: Engine, args: list[str], needle: str):
-    assert_one_line_error(run("payment", "edit", str(ids.tax), *args), 1, needle)
+    result = run("payment", "edit", str(ids.tax), *args)
+    if args:  # a value that could never be stored is a usage error naming the option
+        assert result.exit_code == 2, (result.stdout, result.stderr)
+        assert f"Invalid value for '{args[0]}'" in result.stderr
+        assert needle in result.stderr
+    else:
+        assert_one_line_error(result, 1, needle)
     assert _events(engine) == []
 
 

@@ -149,7 +149,8 @@ def test_csr_signed_by_a_ca_is_imported_and_connects(eboxd: Eboxd, sandbox: Ebox
 
 def test_bad_numbers_and_duplicates_are_refused(eboxd: Eboxd) -> None:
     bad = eboxd("enterprise", "add", "0123.456.780", "--name", "X", ok=False)
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # a usage error naming the argument
+    assert "Invalid value for 'NUMBER'" in bad.stderr
     assert "check digits" in bad.stderr
     eboxd("enterprise", "add", "BE0403.170.701", "--name", "A")
     again = eboxd("enterprise", "add", "0403170701", "--name", "B", ok=False)

@@ -6,7 +6,7 @@
 | GET | ``/_sandbox/catalogue`` | | every letter with its expected payment fields |
 | GET, POST | ``/_sandbox/clients`` | ``certificatePem, enterpriseNumber, scopes?, activated?, mandates?`` | |
 | POST | ``/_sandbox/messages`` | ``enterpriseNumber, kind?, language?`` | publish a letter now |
-| GET, POST, DELETE | ``/_sandbox/faults`` | ``kind, rate?, status?, retryAfter?, delay?, path?, count?`` | |
+| GET,POST,DELETE | ``/_sandbox/faults`` | ``kind, rate?, status?, retryAfter?, delay?, path?, count?, field?, size?``|
 | POST | ``/_sandbox/providers/{id}/maintenance`` | ``enabled?, duration?`` | maintenance on/off |
 | POST | ``/_sandbox/tokens/expire`` | ``clientIds?`` | expire issued tokens now |
 | POST | ``/_sandbox/clock`` | ``advanceSeconds`` | move the sandbox clock |
@@ -100,7 +100,7 @@ class AdminApi:
         rule = knobs.add_fault(
             self.state, body["kind"], rate=float(body.get("rate", 1.0)), status=body.get("status"),
             retry_after=body.get("retryAfter"), delay=float(body.get("delay", 0.0)), path=body.get("path", ""),
-            count=body.get("count"))
+            count=body.get("count"), field=body.get("field", ""), size=int(body.get("size", 0)))
         return json_response(201, rule.as_dict())
 
     def _clear_faults(self, _: Request) -> Response:

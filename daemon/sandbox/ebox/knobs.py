@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable
 from datetime import timedelta
@@ -22,6 +23,7 @@ __all__ = [
     "letter_summary",
     "parse_fault_spec",
     "publish",
+    "replace_content",
     "set_maintenance",
 ]
 
@@ -53,14 +55,33 @@ def publish(state: SandboxState, enterprise_number: str, *, kind: str | None = N
     return letter
 
 
+def replace_content(state: SandboxState, message_id: str, content: bytes) -> None:
+    """Give a letter's main content (its PDF) other bytes, as the e-Box would serve them: size and
+    digest follow. For bad input: a "PDF" that is not one, an encrypted one."""
+    with state.lock:
+        for box in state.mailboxes.values():
+            record = box.get(message_id)
+            if record is None:
+                continue
+            attachments = tuple(dataclasses.replace(a, content=content) if a.main_content else a
+                                for a in record.letter.attachments)
+            record.letter = dataclasses.replace(record.letter, attachments=attachments)
+            return
+    raise KnobError(f"no message {message_id!r} in any e-Box")
+
+
 def add_fault(state: SandboxState, kind: str, *, rate: float = 1.0, status: int | None = None,
               retry_after: int | None = None, delay: float = 0.0, path: str = "",
-              count: int | None = None) -> FaultRule:
+              count: int | None = None, field: str = "", size: int = 0) -> FaultRule:
     """Install a fault rule; see :mod:`daemon.sandbox.ebox.faults` for the kinds."""
     if kind not in FAULT_KINDS:
         raise KnobError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
     if not 0.0 <= rate <= 1.0:
         raise KnobError("rate must be between 0 and 1")
+    if kind == "missing_field" and not field:
+        raise KnobError("a missing_field fault needs the field to remove, e.g. receiptDate")
+    if kind == "huge_attachment" and size < 1:
+        raise KnobError("a huge_attachment fault needs its size in bytes")
     if kind == "throttle":
         status, retry_after = 429, 1 if retry_after is None else retry_after
     elif kind == "error":
@@ -68,7 +89,7 @@ def add_fault(state: SandboxState, kind: str, *, rate: float = 1.0, status: int 
         if not 500 <= status <= 599:
             raise KnobError("error faults need a 5xx status")
     return state.add_fault(kind, rate=rate, status=status or 503, retry_after=retry_after, delay=delay,
-                           path=path, count=count)
+                           path=path, count=count, field=field, size=size)
 
 
 def clear_faults(state: SandboxState) -> None:
@@ -79,15 +100,17 @@ def clear_faults(state: SandboxState) -> None:
 
 def parse_fault_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """Parse ``KIND[:RATE[:X]]`` (X = status for ``error``, delay for ``slow``, Retry-After for
-    ``throttle``), e.g. ``error:0.1:502``, ``throttle:1:5``, ``slow:1:2.5``, ``truncate:0.3``."""
+    ``throttle``, the field for ``missing_field``, bytes for ``huge_attachment``), e.g. ``error:0.1:502``,
+    ``throttle:1:5``, ``slow:1:2.5``, ``truncate:0.3``, ``missing_field:0.1:receiptDate``."""
     kind, *rest = spec.split(":")
     options: dict[str, Any] = {}
     try:
         if rest:
             options["rate"] = float(rest[0])
         if len(rest) > 1:
-            key = {"slow": "delay", "throttle": "retry_after"}.get(kind, "status")
-            options[key] = float(rest[1]) if key == "delay" else int(rest[1])
+            key = {"slow": "delay", "throttle": "retry_after", "missing_field": "field",
+                   "huge_attachment": "size"}.get(kind, "status")
+            options[key] = float(rest[1]) if key == "delay" else rest[1] if key == "field" else int(rest[1])
     except ValueError:
         raise KnobError(f"bad fault spec {spec!r}: expected KIND[:RATE[:STATUS|DELAY|RETRY_AFTER]]") from None
     if kind not in FAULT_KINDS or len(rest) > 2:

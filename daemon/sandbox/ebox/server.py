@@ -70,7 +70,7 @@ class EboxSandbox:
         return knobs.publish(self.state, enterprise_number, kind=kind, language=language)
 
     def add_fault(self, kind: str, **options: Any) -> FaultRule:
-        """Inject faults (``error``, ``throttle``, ``slow``, ``truncate``, ``expired_token``)."""
+        """Inject faults (the kinds of :mod:`daemon.sandbox.ebox.faults`)."""
         return knobs.add_fault(self.state, kind, **options)
 
     def clear_faults(self) -> None:

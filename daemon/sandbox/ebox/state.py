@@ -98,8 +98,8 @@ class MessageRecord:
 
 @dataclass
 class FaultRule:
-    """An injected fault. ``kind``: ``error`` (5xx), ``throttle`` (429), ``slow``, ``truncate``, ``corrupt``,
-    ``wrong_content_type``, ``expired_token``. ``rate`` 1.0 fires every time; ``count`` limits how often it fires."""
+    """An injected fault, of a kind listed in :mod:`daemon.sandbox.ebox.faults`. ``rate`` 1.0 fires every
+    time; ``count`` limits how often it fires."""
 
     rule_id: int
     kind: str
@@ -110,6 +110,10 @@ class FaultRule:
     path: str = ""
     """Only requests whose path contains this string (empty = every non-admin request)."""
     count: int | None = None
+    field: str = ""
+    """``missing_field``: the field removed."""
+    size: int = 0
+    """``huge_attachment``: bytes of each download."""
     fired: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,7 +121,7 @@ class FaultRule:
         return {
             "id": self.rule_id, "kind": self.kind, "rate": self.rate, "status": self.status,
             "retryAfter": self.retry_after, "delay": self.delay, "path": self.path,
-            "count": self.count, "fired": self.fired,
+            "count": self.count, "field": self.field, "size": self.size, "fired": self.fired,
         }
 
 
