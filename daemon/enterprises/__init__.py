@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.enterprises.connection import connect_enterprise, ebox_environment, explain, open_client
+from daemon.enterprises.connection import connect_enterprise, ebox_environment, explain, open_client, open_client_by_id
 from daemon.enterprises.keys import (
     KeyOptions,
     create_csr,
@@ -38,6 +38,7 @@ __all__ = [
     "list_enterprises",
     "load_credential",
     "open_client",
+    "open_client_by_id",
     "parse_number",
     "private_key_context",
     "remove_enterprise",

@@ -4,17 +4,18 @@ enterprise (directly or through a service provider), and a precise reason when i
 from __future__ import annotations
 
 import httpx
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from daemon import ebox
 from daemon.config import Config
-from daemon.db.models import Enterprise, utcnow
-from daemon.enterprises.keys import load_credential
+from daemon.db.models import Credential, Enterprise, utcnow
+from daemon.enterprises.keys import load_credential, stored_credential
 from daemon.enterprises.registry import EnterpriseError, credential_of, display
 from daemon.errors import ConfigError
 from daemon.secrets import SecretBox
 
-__all__ = ["connect_enterprise", "ebox_environment", "explain", "open_client"]
+__all__ = ["connect_enterprise", "ebox_environment", "explain", "open_client", "open_client_by_id"]
 
 
 def ebox_environment(config: Config) -> ebox.Environment:
@@ -40,6 +41,35 @@ def open_client(session: Session, config: Config, secrets: SecretBox, enterprise
     return ebox.EboxClient(
         credential, ebox_environment(config), token_provider=token_provider,
         on_behalf_of=enterprise.number if reader is not enterprise else None,
+        on_behalf_of_header=config.ebox.on_behalf_of_header, timeout=config.ebox.timeout_seconds,
+        http_client=http_client,
+    )
+
+
+_READER = aliased(Enterprise)
+# The enterprise, whose credential reads its e-Box (its own, or its service provider's) and that
+# credential, in one statement: the poll and fetch actors open a client per task.
+_CLIENT_COLUMNS = (
+    select(Enterprise.number, _READER.number.label("reader_number"), Credential.kind, Credential.client_id,
+           Credential.private_key_encrypted)
+    .join(_READER, _READER.id == func.coalesce(Enterprise.access_via_id, Enterprise.id))
+    .outerjoin(Credential, (Credential.enterprise_id == _READER.id) & (Credential.kind == "ebox"))
+    .where(Enterprise.id == bindparam("e_id"))
+)
+
+
+def open_client_by_id(conn: Connection, config: Config, secrets: SecretBox, enterprise_id: int, *,
+                      token_provider: ebox.TokenProvider | None = None,
+                      http_client: httpx.Client | None = None) -> ebox.EboxClient:
+    """:func:`open_client` for an enterprise known by id, without loading ORM objects."""
+    row = conn.execute(_CLIENT_COLUMNS, {"e_id": enterprise_id}).first()
+    if row is None:
+        raise EnterpriseError(f"enterprise {enterprise_id} no longer exists")
+    credential = stored_credential(secrets, row.reader_number, row.kind or "ebox", row.client_id,
+                                   row.private_key_encrypted)
+    return ebox.EboxClient(
+        credential, ebox_environment(config), token_provider=token_provider,
+        on_behalf_of=row.number if row.reader_number != row.number else None,
         on_behalf_of_header=config.ebox.on_behalf_of_header, timeout=config.ebox.timeout_seconds,
         http_client=http_client,
     )

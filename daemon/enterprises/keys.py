@@ -14,7 +14,7 @@ from daemon.enterprises.registry import EnterpriseError, credential_of, display
 from daemon.secrets import SecretBox
 
 __all__ = ["KeyOptions", "create_csr", "import_certificate", "issue_certificate", "load_credential",
-           "private_key_context"]
+           "private_key_context", "stored_credential"]
 
 
 class KeyOptions:
@@ -26,14 +26,22 @@ class KeyOptions:
 
 def private_key_context(enterprise: Enterprise, credential: Credential) -> str:
     """Associated data binding a ciphertext to its row: a key moved elsewhere will not decrypt."""
-    return f"credential:{enterprise.number}:{credential.kind}:private_key"
+    return _key_context(enterprise.number, credential.kind)
+
+
+def _key_context(number: str, kind: str) -> str:
+    return f"credential:{number}:{kind}:private_key"
+
+
+def _decrypt_key(secrets: SecretBox, number: str, kind: str, encrypted: bytes) -> rsa.RSAPrivateKey:
+    pkcs8 = secrets.decrypt(encrypted, context=_key_context(number, kind))
+    # Generated here and authenticated by the decryption: no need to re-check the key at every poll.
+    return ebox.load_private_key(pkcs8, trusted=True)
 
 
 def _stored_key(secrets: SecretBox, enterprise: Enterprise, credential: Credential) -> rsa.RSAPrivateKey:
     assert credential.private_key_encrypted is not None
-    pkcs8 = secrets.decrypt(credential.private_key_encrypted, context=private_key_context(enterprise, credential))
-    # Generated here and authenticated by the decryption: no need to re-check the key at every poll.
-    return ebox.load_private_key(pkcs8, trusted=True)
+    return _decrypt_key(secrets, enterprise.number, credential.kind, credential.private_key_encrypted)
 
 
 def _store_key(secrets: SecretBox, enterprise: Enterprise, credential: Credential, key: rsa.RSAPrivateKey) -> None:
@@ -112,10 +120,18 @@ def import_certificate(session: Session, secrets: SecretBox, enterprise: Enterpr
 
 def load_credential(session: Session, secrets: SecretBox, enterprise: Enterprise) -> ebox.Credential:
     credential = credential_of(session, enterprise)
-    if credential is None or credential.private_key_encrypted is None:
-        raise EnterpriseError(f"{display(enterprise.number)} has no key: run `eboxd enterprise certificate "
-                              f"{enterprise.number}` and upload the certificate in ChaMan")
-    if not credential.client_id:
-        raise EnterpriseError(f"{display(enterprise.number)} has no ChaMan client ID: run `eboxd enterprise "
-                              f"connect {enterprise.number} --client-id …`")
-    return ebox.Credential(credential.client_id, _stored_key(secrets, enterprise, credential))
+    return stored_credential(secrets, enterprise.number, credential.kind if credential else "ebox",
+                             credential.client_id if credential else None,
+                             credential.private_key_encrypted if credential else None)
+
+
+def stored_credential(secrets: SecretBox, number: str, kind: str, client_id: str | None,
+                      private_key_encrypted: bytes | None) -> ebox.Credential:
+    """The e-Box credential of ``number`` from its stored columns, or why it cannot be used yet."""
+    if private_key_encrypted is None:
+        raise EnterpriseError(f"{display(number)} has no key: run `eboxd enterprise certificate "
+                              f"{number}` and upload the certificate in ChaMan")
+    if not client_id:
+        raise EnterpriseError(f"{display(number)} has no ChaMan client ID: run `eboxd enterprise "
+                              f"connect {number} --client-id …`")
+    return ebox.Credential(client_id, _decrypt_key(secrets, number, kind, private_key_encrypted))

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from daemon import ebox, payments
 from daemon.config import Config
@@ -38,6 +37,9 @@ _INSERT_DOCUMENT = {
     name: insert(Document).on_conflict_do_nothing(index_elements=["message_id", "attachment_id"]).returning(Document.id)
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+_MESSAGE = (select(Message.fetch_state, Message.enterprise_id, Message.ebox_message_id, Message.provider_id,
+                   Enterprise.number)
+            .join(Enterprise, Enterprise.id == Message.enterprise_id).where(Message.id == bindparam("m_id")))
 _FETCHED = (update(Message).where(Message.id == bindparam("m_id"))
             .values(fetch_state="fetched", fetched_at=bindparam("at"), fetch_error=None))
 
@@ -66,16 +68,13 @@ class FetchOutcome:
 def fetch_message(engine: Engine, access: EboxAccess, store: DocumentStore, config: Config,
                   message_id: int) -> FetchOutcome:
     outcome = FetchOutcome()
-    with Session(engine) as session:
-        session.connection(execution_options=READ_ONLY)
-        message = session.get(Message, message_id)
+    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+        message = conn.execute(_MESSAGE, {"m_id": message_id}).first()
         if message is None or message.fetch_state == "fetched":
             outcome.already_fetched = message is not None
             return outcome
-        enterprise = session.get(Enterprise, message.enterprise_id)
-        assert enterprise is not None
-        number, ebox_id, provider_id = enterprise.number, message.ebox_message_id, message.provider_id
-        client = access.client(session, enterprise)
+        number, ebox_id, provider_id = message.number, message.ebox_message_id, message.provider_id
+        client = access.client_by_id(conn, message.enterprise_id)
     with client:
         provider = next((p for p in access.providers(client) if p.provider_id == provider_id), None)
         if provider is None:

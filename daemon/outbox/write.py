@@ -8,11 +8,13 @@ task never queues a second event.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from daemon.db.models import OutboxRow, utcnow
 from daemon.events.cloudevents import build_cloudevent, stable_event_id
@@ -27,17 +29,23 @@ class TaskTarget(Protocol):
     queue_name: str
 
 
-def _insert_ignoring_duplicates(db: Session | Connection, values: dict[str, Any]) -> bool:
-    dialect = (db.get_bind() if isinstance(db, Session) else db).dialect.name
+@functools.cache
+def _insert_statement(dialect: str) -> Executable:
+    """The outbox insert for one dialect, built once: building it per row cost more than running it."""
     table = OutboxRow.__table__
     if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
     elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
     else:  # pragma: no cover - only the two supported databases reach here
-        stmt = insert(table).values(values)
+        stmt = insert(table)
     # RETURNING tells a skipped duplicate apart on both backends (rowcount is -1 with RETURNING).
-    return db.execute(stmt.returning(table.c.id)).first() is not None  # type: ignore[attr-defined]
+    return stmt.returning(table.c.id)  # type: ignore[no-any-return,attr-defined]
+
+
+def _insert_ignoring_duplicates(db: Session | Connection, values: dict[str, Any]) -> bool:
+    dialect = (db.get_bind() if isinstance(db, Session) else db).dialect.name
+    return db.execute(_insert_statement(dialect), values).first() is not None
 
 
 def add_event(db: Session | Connection, event_type: str, *, subject: str, data: dict[str, Any],

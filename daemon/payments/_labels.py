@@ -103,6 +103,12 @@ _COMPILED: dict[Kind, tuple[tuple[int, re.Pattern[str]], ...]] = {
     kind: tuple((weight, re.compile(pattern.replace(" ", r"\s+"))) for weight, pattern in patterns)
     for kind, patterns in _PATTERNS.items()
 }
+# One alternation per kind: most lines hold no label of a kind, and one scan says so where each
+# pattern would scan the line again.
+_ANY: dict[Kind, re.Pattern[str]] = {
+    kind: re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in compiled))
+    for kind, compiled in _COMPILED.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,8 @@ class LabelHit:
 
 def find_labels(folded: str, kind: Kind) -> list[LabelHit]:
     """Labels of ``kind`` in ``folded`` text, in order; overlapping hits keep the heaviest."""
+    if _ANY[kind].search(folded) is None:
+        return []
     hits = [LabelHit(kind, weight, m.start(), m.end())
             for weight, pattern in _COMPILED[kind] for m in pattern.finditer(folded)]
     hits.sort(key=lambda hit: (-hit.weight, hit.start))
@@ -129,4 +137,4 @@ def find_labels(folded: str, kind: Kind) -> list[LabelHit]:
 
 def has_label(folded: str, kind: Kind) -> bool:
     """True when ``folded`` contains a label of ``kind``."""
-    return any(pattern.search(folded) for _, pattern in _COMPILED[kind])
+    return _ANY[kind].search(folded) is not None

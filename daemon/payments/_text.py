@@ -76,6 +76,9 @@ def cells(text: str) -> list[Cell]:
 
 def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
     """``text`` with each ``(start, end)`` span blanked out by spaces (offsets unchanged)."""
+    spans = list(spans)
+    if not spans:
+        return text
     chars = list(text)
     for start, end in spans:
         chars[start:end] = " " * (end - start)

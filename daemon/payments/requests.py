@@ -13,6 +13,13 @@ from daemon.payments.model import FIELD_NAMES, PaymentInfo
 
 __all__ = ["REVIEWS_KEY", "event_data", "record_payment_request"]
 
+# Built once per dialect: building the statement cost more than running it.
+_INSERT_REQUEST = {
+    name: dialect.insert(PaymentRequest).on_conflict_do_nothing(index_elements=["message_id"])
+    .returning(PaymentRequest.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 REVIEWS_KEY = "review_reasons"  # in field_sources beside the fields: why a person must look
 
 
@@ -61,9 +68,7 @@ def record_payment_request(tx: Connection, info: PaymentInfo, *, enterprise_id: 
         "due_date": _value(info, "due_date"), "beneficiary_name": _value(info, "beneficiary"),
         "field_sources": _sources(info), "status": "review" if info.needs_review else "open",
     }
-    insert = postgresql.insert if tx.dialect.name == "postgresql" else sqlite.insert
-    row_id = tx.execute(insert(PaymentRequest).values(**values)
-                        .on_conflict_do_nothing(index_elements=["message_id"]).returning(PaymentRequest.id)).scalar()
+    row_id = tx.execute(_INSERT_REQUEST[tx.dialect.name], values).scalar()
     if row_id is None:
         return None
     add_event(tx, "be.eboxd.payment.requested", subject=number, idempotency_key=f"payment.requested:{row_id}:1",

@@ -7,12 +7,13 @@ import threading
 import time
 
 import httpx
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from daemon import ebox
 from daemon.config import Config
 from daemon.db.models import Enterprise
-from daemon.enterprises import ebox_environment, open_client
+from daemon.enterprises import ebox_environment, open_client, open_client_by_id
 from daemon.secrets import SecretBox
 
 __all__ = ["EboxAccess"]
@@ -35,6 +36,10 @@ class EboxAccess:
     def client(self, session: Session, enterprise: Enterprise) -> ebox.EboxClient:
         return open_client(session, self.config, self.secrets, enterprise, token_provider=self.tokens,
                            http_client=self.http)
+
+    def client_by_id(self, conn: Connection, enterprise_id: int) -> ebox.EboxClient:
+        return open_client_by_id(conn, self.config, self.secrets, enterprise_id, token_provider=self.tokens,
+                                 http_client=self.http)
 
     def providers(self, client: ebox.EboxClient) -> tuple[ebox.MessageProvider, ...]:
         """The provider registry, fetched at most every five minutes per process: it is the same

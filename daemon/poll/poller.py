@@ -96,7 +96,7 @@ def _list_everything(engine: Engine, access: EboxAccess, config: Config, enterpr
         marks: dict[str, dt.datetime] = dict(session.execute(  # type: ignore[arg-type]
             select(PollWatermark.provider_id, PollWatermark.received_until)
             .where(PollWatermark.enterprise_id == enterprise_id)).all())
-        client = access.client(session, enterprise)
+        client = access.client_by_id(session.connection(), enterprise_id)
     listings = []
     with client:
         selection = ebox.select_providers(access.providers(client))

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from daemon.config import load_config
 from daemon.db import create_db_engine
 from daemon.db.models import Credential, Enterprise
-from daemon.enterprises import find_enterprise, load_credential
+from daemon.enterprises import EnterpriseError, find_enterprise, load_credential, open_client_by_id
 from daemon.sandbox.ebox.server import EboxSandbox
 from daemon.secrets import SecretBox
 from tests.enterprises.conftest import Eboxd, seeded
@@ -106,6 +106,22 @@ def test_service_provider_reads_another_ebox_with_a_mandate(eboxd: Eboxd, sandbo
     eboxd("enterprise", "add", third, "--name", "No mandate")
     refused = eboxd("enterprise", "connect", third, "--via", provider, ok=False)
     assert "no mandate" in refused.stderr
+    # The poll and fetch actors open their clients by id: through the provider's credential too.
+    config = load_config(environ=eboxd.env)
+    engine = create_db_engine(config.database.url)
+    secrets = SecretBox.from_config(config)
+    with engine.connect() as conn:
+        ids = dict(conn.execute(sa.select(Enterprise.number, Enterprise.id)).all())
+        through_provider = open_client_by_id(conn, config, secrets, ids[client_number])
+        own = open_client_by_id(conn, config, secrets, ids[provider])
+        assert str(through_provider.on_behalf_of) == client_number
+        assert own.on_behalf_of is None
+        assert through_provider.credential.client_id == own.credential.client_id == client_id
+        with through_provider:
+            assert through_provider.summary().number_of_messages > 0
+        with pytest.raises(EnterpriseError, match="has no key"):
+            open_client_by_id(conn, config, secrets, ids[third])
+    engine.dispose()
 
 
 def make_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
