@@ -32,6 +32,9 @@ _SECRET_VALUES = (
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer " + REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
     (re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@"), r"\g<scheme>" + REDACTED + "@"),
+    # A token response or form quoted whole in a message: {"access_token": "…"}, refresh_token=…&…
+    (re.compile(r"(?i)(?P<name>\b(?:access_token|refresh_token|id_token|client_secret|client_assertion|code_verifier"
+                r"|accessKey|access_key|password)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,;}]+"), r"\g<name>" + REDACTED),
 )
 
 
@@ -101,6 +104,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
     logging.basicConfig(handlers=[handler], level=level.upper(), force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request: our clients log what matters
+    # httpcore at DEBUG logs raw response headers: a Location carrying an OAuth code, a Set-Cookie.
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     # pika logs every failed connection attempt at ERROR with a traceback; the relay and dramatiq
     # report broker trouble themselves, once, in plain words.
     logging.getLogger("pika").setLevel(logging.CRITICAL)

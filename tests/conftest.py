@@ -17,9 +17,11 @@ from sqlalchemy.engine import make_url
 from daemon.db import create_db_engine, upgrade
 
 # The suite's property tests run a fixed, reproducible set of examples (a red CI must be red again
-# on a rerun); longer, randomised budgets belong in benchmarks/.
-hypothesis.settings.register_profile("eboxd-suite", derandomize=True, deadline=None, database=None)
-hypothesis.settings.load_profile("eboxd-suite")
+# on a rerun); longer, randomised budgets belong in benchmarks/ (`--hypothesis-profile=long`, which
+# the hypothesis pytest plugin loads after this file). Tests that set max_examples keep theirs.
+hypothesis.settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, database=None)
+hypothesis.settings.register_profile("long", max_examples=2000, derandomize=False, deadline=None, database=None)
+hypothesis.settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 

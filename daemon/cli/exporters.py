@@ -193,6 +193,12 @@ def export_command(state: State, name: str, number: str, since: dt.datetime | No
     store = create_store(state.config, engine)
     with Session(engine) as session:
         enterprise = find_enterprise(session, number)
+        if ids:  # the selection would silently leave out another enterprise's documents: say so instead
+            own = set(session.scalars(select(Document.id).join(Message, Message.id == Document.message_id).where(
+                Message.enterprise_id == enterprise.id, Document.id.in_(ids))))
+            if foreign := sorted(set(ids) - own):
+                raise click.ClickException(f"document {', '.join(map(str, foreign))}: not a document of enterprise "
+                                           f"{enterprise.number} (or no such document); nothing written")
         documents = DocumentSelection(session, store, enterprise.id, since=since.date() if since else None,
                                       until=until.date() if until else None, ids=ids)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

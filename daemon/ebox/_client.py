@@ -12,6 +12,8 @@ from urllib.parse import quote
 import httpx
 import structlog
 
+from daemon.tls import client_context
+
 from ._cbe import EnterpriseNumber, parse_enterprise_number
 from ._credentials import Credential
 from ._download import DownloadResult, download_attachment_to
@@ -71,7 +73,7 @@ class EboxClient:
         self.registry_url = (registry_url or environment.registry_url).rstrip("/") + "/"
         self.on_behalf_of = parse_enterprise_number(on_behalf_of) if on_behalf_of is not None else None
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
+        self._http = http_client or httpx.Client(timeout=timeout, verify=client_context("ebox"))
         self._owns_tokens = token_provider is None
         self.tokens = token_provider or TokenProvider(
             environment, http_client=self._http, retry=self.retry, sleep=sleep

@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from daemon import metrics
+from daemon.tls import client_context
 
 from ._assertion import ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE, build_client_assertion
 from ._credentials import Credential
@@ -91,7 +92,7 @@ class TokenProvider:
         self.refresh_margin = refresh_margin
         self.assertion_lifetime = assertion_lifetime
         self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
+        self._http = http_client or httpx.Client(timeout=timeout, verify=client_context("ebox token"))
         self._clock = clock
         self._sleep = sleep
         self._cache: dict[_CacheKey, AccessToken] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 
 __all__ = ["AmountError", "Money", "find_amounts", "parse_amount"]
 
@@ -65,7 +65,9 @@ def _interpret(num: str, dash: bool) -> tuple[Decimal, bool, bool]:
     else:
         whole, _, cents = compact.rpartition(decimal_sep)
         whole = whole.replace(",", "").replace(".", "")
-    value = Decimal(f"{whole}.{cents or '0'}").quantize(Decimal("0.01"))
+    # A long run of digits (an account or file number run together) must stay a (huge) number, not
+    # raise InvalidOperation because it has more digits than the default context's precision.
+    value = Decimal(f"{whole}.{cents or '0'}").quantize(Decimal("0.01"), context=Context(prec=len(whole) + 30))
     return value, certain, bool(cents) or dash
 
 

@@ -34,6 +34,7 @@ __all__ = ["read_text"]
 
 T = TypeVar("T")
 
+_EPC_MAX_AMOUNT = Decimal("999999999.99")  # the largest SEPA transfer (EPC069-12), as in payments.manage
 _LABEL_CONFIDENCE = {3: 0.95, 2: 0.9, 1: 0.75, 0: 0.5}
 _REFERENCE_CONFIDENCE = {3: 0.97, 2: 0.95, 1: 0.9, 0: 0.85}
 _AMBIGUOUS = 0.3
@@ -96,7 +97,12 @@ def _verdict(doc: Document, pay: list[Candidate[Money]], refund: list[Candidate[
 
 
 def _amount(doc: Document, pay: list[Candidate[Money]], reviews: list[Review]) -> Field[Money] | None:
-    positive = [c for c in pay if c.value.amount > 0]
+    too_large = [c.value for c in pay if c.value.amount > _EPC_MAX_AMOUNT]
+    if too_large:  # a misread (digits run together), never a payable amount: say so, take none of it
+        reviews.append(Review("amount", "too_large", f"{_money_text(too_large[0].amount, too_large[0].currency)} "
+                              "is labelled as to pay but exceeds what a SEPA transfer carries "
+                              f"({_money_text(_EPC_MAX_AMOUNT)}): not taken"))
+    positive = [c for c in pay if 0 < c.value.amount <= _EPC_MAX_AMOUNT]
     if positive:
         top = _heaviest(positive)[0]
         confidence = _LABEL_CONFIDENCE[top.weight] - (0.05 if top.value.currency is None else 0.0)
@@ -108,7 +114,7 @@ def _amount(doc: Document, pay: list[Candidate[Money]], reviews: list[Review]) -
         picked = _pick(amounts, "amount", "amounts are labelled as to pay", confidence, reviews, fmt=_money_text)
         return Field(first_of[picked.value], Source.PDF, picked.confidence, picked.evidence,
                      tuple(first_of[value] for value in picked.alternatives))
-    shown = [m for found in doc.amounts.values() for m in found if m.currency and m.amount > 0]
+    shown = [m for found in doc.amounts.values() for m in found if m.currency and 0 < m.amount <= _EPC_MAX_AMOUNT]
     values = _distinct([m.amount for m in shown])
     if len(values) == 1:
         reviews.append(Review("amount", "unlabelled", f"no amount is labelled as to pay; the only amount in the "

@@ -15,6 +15,7 @@ from daemon.config import Config
 from daemon.db.models import Enterprise
 from daemon.enterprises import ebox_environment, open_client, open_client_by_id
 from daemon.secrets import SecretBox
+from daemon.tls import client_context
 
 __all__ = ["EboxAccess"]
 
@@ -26,7 +27,7 @@ class EboxAccess:
         self.config = config
         self.secrets = secrets
         self.environment = ebox_environment(config)
-        self.http = httpx.Client(timeout=config.ebox.timeout_seconds,
+        self.http = httpx.Client(timeout=config.ebox.timeout_seconds, verify=client_context("ebox"),
                                  limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
         self.tokens = ebox.TokenProvider(self.environment, http_client=self.http)
         self._providers: tuple[ebox.MessageProvider, ...] | None = None

@@ -23,6 +23,7 @@ from daemon.banking.ponto._errors import PontoApiError, PontoError, PontoUnavail
 from daemon.banking.ponto._oauth import refresh_pair
 from daemon.banking.ponto._settings import PROVIDER, PontoSettings
 from daemon.credentials import StoredTokens, TokenStore
+from daemon.tls import certificate_problem, describe_http_error
 
 __all__ = ["REFRESH_BEFORE", "PontoClient"]
 
@@ -85,6 +86,8 @@ class PontoClient:
                 response = self._http.request(method, url, json=json, params=params,
                                               headers={"Authorization": f"Bearer {tokens.pair.access_token}"})
             except httpx.HTTPError as exc:
+                if certificate_problem(exc) is not None:  # not transient: say so at once
+                    raise PontoUnavailable(f"Ponto {method} {endpoint}: {describe_http_error(exc)}") from None
                 wait, why = self.backoff * 2 ** (attempt - 1), type(exc).__name__
             else:
                 if response.status_code == 401 and not refreshed:

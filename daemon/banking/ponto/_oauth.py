@@ -21,6 +21,7 @@ import structlog
 from daemon.banking.ponto._errors import PontoApiError, PontoUnavailable
 from daemon.banking.ponto._settings import PontoSettings
 from daemon.credentials import RefreshRefused, TokenPair, oauth_error_text
+from daemon.tls import describe_http_error
 
 __all__ = ["Pkce", "authorization_url", "exchange_code", "refresh_pair", "token_url"]
 
@@ -68,7 +69,7 @@ def _post(settings: PontoSettings, form: dict[str, str], transport: httpx.BaseTr
             response = http.post(token_url(settings), data=form, auth=(settings.client_id, settings.client_secret),
                                  headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
-        raise PontoUnavailable(f"Ponto token endpoint: {type(exc).__name__}") from None
+        raise PontoUnavailable(f"Ponto token endpoint: {describe_http_error(exc)}") from None
     return response, clock()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from daemon.config import Config, PontoConfig
 from daemon.errors import ConfigError
+from daemon.tls import client_context
 
 __all__ = ["PROVIDER", "PontoSettings"]
 
@@ -54,11 +55,9 @@ class PontoSettings:
                    webhook_max_age_seconds=ponto.webhook_max_age_seconds)
 
     def ssl_context(self) -> ssl.SSLContext:
-        """Verifies the server (system CAs plus ``ca_file``) and presents the client certificate.
+        """Verifies the server (the public CAs plus ``ca_file``: :mod:`daemon.tls`) and presents the client certificate.
         httpx ≥ 0.28 wants this as ``verify=`` instead of ``cert=``."""
-        context = ssl.create_default_context()
-        if self.ca_file:
-            context.load_verify_locations(cafile=str(Path(self.ca_file).expanduser()))
+        context = client_context("ponto", ca_file=self.ca_file)  # an extra CA is logged there
         try:
             context.load_cert_chain(str(Path(self.certificate_file).expanduser()),
                                     str(Path(self.key_file).expanduser()))

@@ -31,6 +31,7 @@ from daemon import metrics
 from daemon.banking.ponto._errors import WebhookRefused
 from daemon.banking.ponto._settings import PontoSettings
 from daemon.db.models import PontoWebhookSeen
+from daemon.tls import describe_http_error
 
 __all__ = ["SYNC_EVENTS", "WebhookEvent", "WebhookVerifier", "webhook_route"]
 
@@ -76,7 +77,8 @@ class WebhookVerifier:
                 try:
                     jwks = self._fetch()
                 except (httpx.HTTPError, ValueError) as exc:
-                    raise WebhookRefused("keys_unavailable", type(exc).__name__) from None
+                    detail = describe_http_error(exc) if isinstance(exc, httpx.HTTPError) else type(exc).__name__
+                    raise WebhookRefused("keys_unavailable", detail) from None
                 self._keys = {k["kid"]: jwt.PyJWK(k, algorithm="RS512").key for k in jwks.get("keys", [])
                               if k.get("kid")}
             found = self._keys.get(kid)

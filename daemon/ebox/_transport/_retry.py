@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from daemon.ebox._errors import EboxConnectionError, EboxTimeout
+from daemon.tls import certificate_problem
 
 __all__ = ["RetryPolicy", "parse_retry_after", "send_with_retry"]
 
@@ -72,6 +73,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def _is_retryable_exception(exc: httpx.TransportError) -> bool:
+    # A certificate the client does not trust will not be trusted a second later either.
+    if certificate_problem(exc) is not None:
+        return False
     return not isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
+from daemon.tls import client_context, describe_http_error
 from eboxd_exact.errors import ExactApiError, ExactError, ExactRefused, ExactUnavailable
 from eboxd_exact.limits import RateGovernor
 from eboxd_exact.odata import guid, quote
@@ -57,6 +58,7 @@ class ExactClient:
         self._tokens = tokens
         self.governor = governor
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport,
+                                  verify=client_context("exact"),
                                   headers={"Accept": "application/json", "User-Agent": "eboxd-exact"})
 
     def __repr__(self) -> str:
@@ -102,7 +104,7 @@ class ExactClient:
                 response = self._http.request(method, url, params=params, json=json, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 raise ExactUnavailable(f"Exact {method} {path}: cannot connect to {self.base_url}: "
-                                       f"{type(exc).__name__}") from None
+                                       f"{describe_http_error(exc)}") from None
             except httpx.HTTPError as exc:  # sent, no (complete) answer: it may have been done
                 raise ExactUnavailable(f"Exact {method} {path}: no answer: {type(exc).__name__}",
                                        ambiguous=method != "GET") from None

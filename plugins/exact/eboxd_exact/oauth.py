@@ -17,6 +17,7 @@ import httpx
 import structlog
 
 from daemon.credentials import RefreshRefused, RefreshTooEarly, TokenPair, oauth_error_text
+from daemon.tls import client_context, describe_http_error
 from eboxd_exact.errors import ExactApiError, ExactUnavailable
 
 __all__ = ["AUTHORIZE_PATH", "EARLIEST_REFRESH", "PROVIDER", "REFRESH_BEFORE", "TOKEN_PATH", "OAuthApp",
@@ -65,10 +66,11 @@ def _post_token(app: OAuthApp, form: dict[str, str], clock: Callable[[], dt.date
                 transport: httpx.BaseTransport | None) -> tuple[httpx.Response, dt.datetime]:
     data = {**form, "client_id": app.client_id, "client_secret": app.client_secret}
     try:
-        with httpx.Client(timeout=httpx.Timeout(REFRESH_TIMEOUT, connect=5.0), transport=transport) as http:
+        with httpx.Client(timeout=httpx.Timeout(REFRESH_TIMEOUT, connect=5.0), transport=transport,
+                          verify=client_context("exact token")) as http:
             response = http.post(app.base_url + TOKEN_PATH, data=data, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
-        raise ExactUnavailable(f"Exact token endpoint {app.base_url}: {type(exc).__name__}",
+        raise ExactUnavailable(f"Exact token endpoint {app.base_url}: {describe_http_error(exc)}",
                                ambiguous=True) from None
     return response, clock()
 

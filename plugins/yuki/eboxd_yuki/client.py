@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import structlog
 
+from daemon.tls import client_context
 from eboxd_yuki import soap
 from eboxd_yuki.errors import (
     DailyLimitExceeded,
@@ -124,6 +125,7 @@ class YukiClient:
         with _registry_lock:
             self._lock = _locks.setdefault(self._cache_key, threading.Lock())
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport,
+                                  verify=client_context("yuki"),
                                   headers={"Content-Type": soap.CONTENT_TYPE, "User-Agent": "eboxd-yuki"})
 
     def __repr__(self) -> str:  # never the key
