@@ -50,6 +50,9 @@ class BatchResult:
     confirmed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # key → reason (nack, unroutable, timeout)
     broker_error: str | None = None  # set when the connection failed during the batch
+    # Sent but neither confirmed nor refused (connection lost, confirm timeout): the broker may have
+    # routed them, so publishing them again may deliver them twice (same id: consumers dedupe).
+    in_doubt: list[str] = field(default_factory=list)
 
 
 def declare_dramatiq_queue(channel: BlockingChannel, queue: str) -> None:
@@ -157,6 +160,7 @@ class ConfirmingPublisher:
         unconfirmed = set(self._in_flight.values()) | {
             m.key for m in batch if m.key not in result.failed and m.key not in confirmed
         }
+        result.in_doubt = list(self._in_flight.values())
         if unconfirmed:
             result.confirmed = [key for key in result.confirmed if key not in unconfirmed]
         for key in unconfirmed:

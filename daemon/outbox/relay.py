@@ -3,6 +3,10 @@
 A crash between the broker's confirm and our commit publishes the batch again on restart: the
 duplicates carry the same CloudEvents ``id`` / dramatiq ``message_id``, so consumers can dedupe.
 Nothing is marked sent without a confirm, so nothing is lost.
+
+The database going away is not a crash: the relay backs off and retries, like for the broker. A
+batch confirmed by the broker whose commit then failed is remembered (its keys, in memory), and
+marked sent at the next round without being published again: a database restart sends nothing twice.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import dramatiq
 import pika
 import structlog
 from sqlalchemy import Connection, Engine, Row, delete, func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from daemon import metrics
 from daemon.db.models import OutboxRow, utcnow
@@ -37,6 +42,12 @@ class RelayRound:
     published: int = 0
     failed: int = 0
     broker_error: str | None = None
+    database_error: str | None = None
+
+
+# Keys confirmed whose marking failed are kept at most this many batches' worth (another node may
+# have marked those rows since: then they are never seen again here).
+_UNRECORDED_BATCHES = 10
 
 
 class OutboxRelay:
@@ -48,25 +59,40 @@ class OutboxRelay:
         self.max_backoff_seconds = max_backoff_seconds
         self.last_round_at = time.monotonic()  # the serve loop checks the relay is not stuck
         self.broker_up = True
+        self.database_up = True
         self.pending = 0
+        # Confirmed by the broker, not yet marked sent: a failed commit must not mean a second publish.
+        self._confirmed_unrecorded: set[str] = set()
 
     def relay_once(self) -> RelayRound:
         """Publish one batch of due rows. Holds the rows (FOR UPDATE SKIP LOCKED on PostgreSQL, the
         write lock on SQLite) until their outcome is recorded, so two relays never send one row."""
         started = time.perf_counter()
         now = utcnow()
-        with self.engine.begin() as tx:
-            rows = tx.execute(
-                select(OutboxRow.id, OutboxRow.event_id, OutboxRow.kind, OutboxRow.topic,
-                       OutboxRow.queue_name, OutboxRow.payload, OutboxRow.created_at, OutboxRow.attempts)
-                .where(OutboxRow.sent_at.is_(None), OutboxRow.available_at <= now)
-                .order_by(OutboxRow.id).limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
-                return RelayRound()
-            result = self.publisher.publish_batch(self._outgoing(row) for row in rows)
-            self._record(tx, rows, result, now)
+        result: BatchResult | None = None
+        try:
+            with self.engine.begin() as tx:
+                rows = tx.execute(
+                    select(OutboxRow.id, OutboxRow.event_id, OutboxRow.kind, OutboxRow.topic,
+                           OutboxRow.queue_name, OutboxRow.payload, OutboxRow.created_at, OutboxRow.attempts)
+                    .where(OutboxRow.sent_at.is_(None), OutboxRow.available_at <= now)
+                    .order_by(OutboxRow.id).limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                ).all()
+                if not rows:
+                    return RelayRound()
+                unrecorded = self._confirmed_unrecorded
+                result = self.publisher.publish_batch(
+                    self._outgoing(row) for row in rows if row.event_id not in unrecorded)
+                result.confirmed[:0] = [row.event_id for row in rows if row.event_id in unrecorded]
+                self._record(tx, rows, result, now)
+        except DBAPIError:
+            if result is not None:  # confirmed, but the commit marking them sent failed
+                if len(self._confirmed_unrecorded) > _UNRECORDED_BATCHES * self.batch_size:
+                    self._confirmed_unrecorded.clear()
+                self._confirmed_unrecorded.update(result.confirmed)
+            raise
+        self._confirmed_unrecorded.difference_update(result.confirmed)
         metrics.OUTBOX_RELAY_BATCH_SECONDS.observe(time.perf_counter() - started)
         return RelayRound(published=len(result.confirmed), failed=len(result.failed),
                           broker_error=result.broker_error)
@@ -76,7 +102,19 @@ class OutboxRelay:
         pause = idle_interval
         while not stop.is_set():
             self.last_round_at = time.monotonic()
-            outcome = self.relay_once()
+            try:
+                outcome = self.relay_once()
+            except DBAPIError as exc:
+                outcome = RelayRound(database_error=str(exc.orig or exc).splitlines()[0][:300])
+            if outcome.database_error:
+                self.database_up = False
+                log.warning("outbox.database_unavailable", error=outcome.database_error, retry_in=round(pause, 2))
+                stop.wait(pause)
+                pause = min(pause * 2, max_pause)
+                continue
+            if not self.database_up:
+                log.info("outbox.database_available")
+                self.database_up = True
             if outcome.broker_error:
                 self.broker_up = False
                 log.warning("outbox.broker_unavailable", error=outcome.broker_error, retry_in=round(pause, 2))
@@ -129,6 +167,10 @@ class OutboxRelay:
             tx.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=now))
             for kind, count in Counter(by_event[key].kind for key in result.confirmed).items():
                 metrics.OUTBOX_PUBLISHED.labels(kind=kind).inc(count)
+        if result.in_doubt:
+            # Say which: whoever counts deliveries on the exchange can tell a resend from a bug.
+            log.warning("outbox.publish_in_doubt", count=len(result.in_doubt), event_ids=result.in_doubt,
+                        reason=result.broker_error or "no confirm before the timeout")
         if result.broker_error:
             # The broker is down, not these rows: leave them due, the run loop backs off instead.
             metrics.OUTBOX_PUBLISH_FAILURES.labels(reason="broker_unavailable").inc()

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from daemon import __version__, metrics
 from daemon.config import Config
@@ -184,6 +185,10 @@ class Daemon:
                 refresh_queue_gauges(amqp_url(self.config), QUEUES)
                 self._gauges_due = time.monotonic() + GAUGE_REFRESH_SECONDS
             self._loop_ok = True
+        except DBAPIError as exc:
+            # The database is down or restarting: one line per round, not a traceback five times a second.
+            self._loop_ok = False
+            log.warning("daemon.round_failed", error=str(exc.orig or exc).splitlines()[0][:300])
         except Exception:
             self._loop_ok = False
             log.exception("daemon.round_failed")

@@ -6,6 +6,9 @@
 #   postgres.sh stop     stop the server, delete the state dir (succeeds if
 #                        nothing runs)
 #   postgres.sh status   exit 0 and print the URL if running, else exit 3
+#   postgres.sh pause    stop the server (fast shutdown: clients are
+#                        disconnected) but keep its data directory
+#   postgres.sh resume   start the paused server again: same data, same port
 #
 # Environment:
 #   EBOXD_SERVICES_DIR     base state dir (default: <repo>/.services);
@@ -33,7 +36,7 @@ PORT="${EBOXD_POSTGRES_PORT:-5433}"
 check_port EBOXD_POSTGRES_PORT "$PORT"
 
 usage() {
-    printf 'usage: %s start|stop|status\n' "$0" >&2
+    printf 'usage: %s start|stop|status|pause|resume\n' "$0" >&2
     exit 2
 }
 
@@ -175,6 +178,42 @@ cmd_stop() {
     log "stopped and removed $STATE in $(($(now_ms) - t0)) ms"
 }
 
+cmd_pause() {
+    local t0
+    t0=$(now_ms)
+    [[ -f $DATA/PG_VERSION ]] || die "nothing to pause: no cluster in $DATA (use start)"
+    ensure_installed
+    load_state_port
+    if ! running; then
+        log "not running (already paused); data kept in $DATA"
+        return 0
+    fi
+    if ! pg_ctl_ -m fast -w -t "$TIMEOUT" stop >"$STATE/pg_ctl.log" 2>&1; then
+        die "pg_ctl stop failed" "$STATE/pg_ctl.log" "$LOGFILE"
+    fi
+    log "paused in $(($(now_ms) - t0)) ms; data kept in $DATA"
+}
+
+cmd_resume() {
+    local t0
+    t0=$(now_ms)
+    [[ -f $DATA/PG_VERSION ]] || die "nothing to resume: no cluster in $DATA (use start)"
+    ensure_installed
+    load_state_port
+    if running; then
+        log "already running on 127.0.0.1:$PORT (pid $(postmaster_pid))"
+    else
+        if tcp_open 127.0.0.1 "$PORT"; then
+            die "127.0.0.1:$PORT is already in use by another process; cannot resume"
+        fi
+        if ! pg_ctl_ -l "$LOGFILE" -w -t "$TIMEOUT" start >"$STATE/pg_ctl.log" 2>&1; then
+            die "pg_ctl start failed" "$STATE/pg_ctl.log" "$LOGFILE"
+        fi
+        log "resumed on 127.0.0.1:$PORT (pid $(postmaster_pid)) in $(($(now_ms) - t0)) ms"
+    fi
+    printf '%s\n' "$URL"
+}
+
 cmd_status() {
     load_state_port
     if running; then
@@ -198,5 +237,7 @@ case $1 in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+pause) cmd_pause ;;
+resume) cmd_resume ;;
 *) usage ;;
 esac
