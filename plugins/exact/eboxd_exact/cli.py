@@ -30,6 +30,7 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from daemon.cli._secrets import warn_if_on_command_line
 from daemon.cli._state import State, pass_state
 from daemon.credentials import NeedsReconnect, TokenPair, TokenStore
 from daemon.db.models import Enterprise, ExporterConfig
@@ -281,7 +282,7 @@ def _fixed_token(pair: TokenPair) -> Callable[[int | None], tuple[str, int]]:
                                 "no browser consent; needs --division.")
 @click.option("--client-id", envvar="EBOXD_EXACT_CLIENT_ID",
               help="Client ID of the Exact App Center registration (default: $EBOXD_EXACT_CLIENT_ID).")
-@click.option("--client-secret", envvar="EBOXD_EXACT_CLIENT_SECRET",
+@click.option("--client-secret", envvar="EBOXD_EXACT_CLIENT_SECRET", callback=warn_if_on_command_line,
               help="Its client secret (default: $EBOXD_EXACT_CLIENT_SECRET, else a hidden prompt).")
 @click.option("--redirect-uri", default=DEFAULT_REDIRECT, show_default=True,
               help="Redirect URI registered with the app; a loopback one is listened on.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 from sqlalchemy.orm import Session
 
+from daemon.cli._secrets import warn_if_on_command_line
 from daemon.cli._state import State, pass_state
 from daemon.enterprises import find_enterprise
 from daemon.exports import disable_exporter, enable_exporter, exporter_configs
@@ -63,6 +64,7 @@ def _choose(administrations: list[Administration], wanted: str | None) -> Admini
 @yuki.command("connect")
 @click.option("--enterprise", "number", required=True, help="Enterprise number.")
 @click.option("--access-key", envvar="EBOXD_YUKI_ACCESS_KEY", prompt="Yuki access key", hide_input=True,
+              callback=warn_if_on_command_line,
               help="Yuki web-service access key (default: $EBOXD_YUKI_ACCESS_KEY, else a hidden prompt).")
 @click.option("--administration", help="Administration ID or name (needed when the key sees several).")
 @click.option("--region", type=click.Choice(REGIONS), help="Country of the Yuki account (default: try be, then nl).")

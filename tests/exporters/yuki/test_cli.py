@@ -164,3 +164,20 @@ def test_key_rotation_reencrypts_the_access_key(cli_env: SecretBox, engine: Engi
     assert decrypt_settings(newest, NUMBER, after)["access_key"] == access_key
     again = CliRunner().invoke(cli, ["keys", "rotate"], catch_exceptions=False)
     assert "0 secret(s) re-encrypted under the current key, 1 already were" in again.output
+
+
+def test_a_key_typed_on_the_command_line_works_with_a_warning(
+        cli_env: SecretBox, yuki: YukiSandboxServer, access_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    typed = CliRunner().invoke(cli, ["yuki", "connect", "--enterprise", NUMBER, "--url", yuki.url, "--administration",
+                                     "beta bv", "--access-key", access_key], catch_exceptions=False)
+    assert typed.exit_code == 0, typed.output
+    assert "--access-key on the command line is visible to every local user" in typed.stderr
+    assert "$EBOXD_YUKI_ACCESS_KEY" in typed.stderr
+    monkeypatch.setenv("EBOXD_YUKI_ACCESS_KEY", access_key)
+    from_env = CliRunner().invoke(cli, ["yuki", "connect", "--enterprise", NUMBER, "--url", yuki.url,
+                                        "--administration", "beta bv"], catch_exceptions=False)
+    assert from_env.exit_code == 0, from_env.output
+    assert "warning" not in from_env.stderr
+    monkeypatch.delenv("EBOXD_YUKI_ACCESS_KEY")
+    prompted = _connect("--url", yuki.url, "--administration", "beta bv", key=access_key)
+    assert "warning" not in prompted.stderr
