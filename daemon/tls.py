@@ -3,7 +3,8 @@
 Verification is always on — the server's chain against certifi's CAs (what httpx uses by default)
 and its host name — and nothing here can turn it off. What can widen the set of trusted CAs is
 explicit and logged at WARNING: a configured ``ca_file`` (Ponto's sandbox, a test PKI) and the
-environment's ``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR``, which httpx would otherwise honour silently.
+environment's ``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR``, which httpx would otherwise honour silently
+(at INFO when they name OpenSSL's own system store).
 """
 
 from __future__ import annotations
@@ -29,13 +30,23 @@ _logged: set[tuple[str, str]] = set()
 _logged_lock = threading.Lock()
 
 
+def _system_stores() -> frozenset[Path]:
+    """OpenSSL's own trust store (on Debian /etc/ssl/certs and its bundle): many hosts point
+    $SSL_CERT_FILE/$SSL_CERT_DIR there, which adds nothing the administrator did not trust already."""
+    paths = ssl.get_default_verify_paths()
+    return frozenset(Path(p).resolve() for p in (paths.openssl_cafile, paths.openssl_capath) if p)
+
+
 def _log_once(client: str, origin: str, location: Path) -> None:
-    """Clients are made per call; one warning per process and CA source is enough to be seen."""
+    """Clients are made per call; one line per process and CA source is enough to be seen."""
     key = (origin, str(location))
     with _logged_lock:
         if key in _logged:
             return
         _logged.add(key)
+    if location.resolve() in _system_stores():
+        log.info("tls.system_ca_trusted", client=client, origin=origin, ca=str(location))
+        return
     log.warning("tls.extra_ca_trusted", client=client, origin=origin, ca=str(location),
                 note="HTTPS clients trust certificates signed by these CAs in addition to the public ones")
 

@@ -301,6 +301,20 @@ def test_ssl_cert_file_is_honoured_only_explicitly_and_logged(https: HttpsServer
             if line["event"] == "tls.extra_ca_trusted"] == [("warning", "ebox", "$SSL_CERT_FILE")]
 
 
+def test_ssl_cert_file_naming_the_system_store_is_noted_without_a_warning(logs: io.StringIO,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many hosts set $SSL_CERT_FILE to OpenSSL's own bundle: nothing is added that the system did not
+    trust already, so every process start need not warn about it."""
+    system = ssl.get_default_verify_paths()
+    monkeypatch.setenv("SSL_CERT_FILE", system.openssl_cafile)
+    monkeypatch.setenv("SSL_CERT_DIR", system.openssl_capath)
+    client_context("ebox")
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    tls_lines = [(line["level"], line["event"], line["origin"]) for line in lines if line["event"].startswith("tls.")]
+    assert sorted(tls_lines) == [("info", "tls.system_ca_trusted", "$SSL_CERT_DIR"),
+                                 ("info", "tls.system_ca_trusted", "$SSL_CERT_FILE")]
+
+
 def test_a_ca_file_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"ponto: ca_file .*missing\.pem: cannot load"):
         client_context("ponto", ca_file=str(tmp_path / "missing.pem"))
