@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hashlib
 import io
+import pickle
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from daemon.banking.coda import CodaError, iter_movements, iter_statements, parse_coda
+from daemon.banking.coda import CodaError, Communication, iter_movements, iter_statements, parse_coda
 from daemon.banking.coda_writer import InfoSpec, MovementSpec, StatementSpec, coda_bytes, coda_lines, record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coda"
@@ -201,6 +204,69 @@ def test_ogm_typed_in_free_text_is_found() -> None:
     [st] = parse_coda(coda_bytes([spec]))
     assert st.movements[0].communication.ogm == OGM
     assert st.movements[0].communication.from_text
+
+
+def test_free_communication_found_on_first_read_equals_the_eager_one() -> None:
+    """A free communication's OGM is looked for when first read: every field, equality, repr, copies
+    and pickles are those of the eagerly built dataclass, and an unknown attribute still raises."""
+    texts = ["betaling +++010/8068/17183+++ dank", "Factuur 12 omschrijving", ""]
+    spec = StatementSpec(movements=[MovementSpec(D("-5"), communication=text) for text in texts])
+    for movement, text in zip(parse_coda(coda_bytes([spec]))[0].movements, texts, strict=True):
+        communication = movement.communication
+        assert communication.text == text
+        eager = Communication(False, communication.raw, text=text, ogm=OGM if "+++" in text else None,
+                              from_text="+++" in text)
+        assert copy.copy(communication) == eager
+        assert pickle.loads(pickle.dumps(communication)) == eager
+        assert communication == eager
+        assert repr(communication) == repr(eager)
+        assert (communication.type, communication.rf, communication.fields) == (None, None, {})
+        with pytest.raises(AttributeError, match="no_such_field"):
+            communication.no_such_field  # noqa: B018 -- the attribute access is the test
+
+
+@pytest.mark.parametrize(("reference", "valid"), [("RF18539007547034", True), ("RF19539007547034", False),
+                                                  ("rf18 5390 0754 7034", True), ("", False)])
+def test_rf_checked_on_first_read_equals_the_eager_one(reference: str, valid: bool) -> None:
+    spec = StatementSpec(movements=[MovementSpec(D("-5"), communication="100" + reference, structured=True)])
+    [st] = parse_coda(coda_bytes([spec]))
+    communication = st.movements[0].communication
+    value = reference.replace(" ", "").upper()
+    eager = Communication(True, communication.raw, type="100", text=value, rf=value if valid else None,
+                          fields={"reference": value})
+    assert pickle.loads(pickle.dumps(communication)) == eager
+    assert communication.rf == (value if valid else None)
+    assert communication == eager
+
+
+def test_digest_is_of_the_records_whatever_the_bytes() -> None:
+    """The statement digest is SHA-256 of records 1…9 as text (UTF-8, no line ends): the same for
+    LF and CRLF, cp1252 and UTF-8, and whatever the read blocks cut (one statement spans several)."""
+    spec = StatementSpec(movements=[MovementSpec(D(n % 7 - 3), communication=f"Crème {n}", counterparty_name="Liège €",
+                                                 counterparty_account="BE68539007547034") for n in range(600)])
+    lines = list(coda_lines([spec]))
+    expected = hashlib.sha256("".join(lines[1:]).encode("utf-8")).hexdigest()
+    for newline in ("\n", "\r\n"):
+        for encoding in ("cp1252", "utf-8"):
+            [st] = parse_coda(coda_bytes([spec], newline=newline, encoding=encoding))
+            assert st.digest == expected, (newline, encoding)
+    ascii_spec = StatementSpec(movements=[MovementSpec(D(n % 7 - 3), communication=f"betaling {n}")
+                                          for n in range(600)])
+    ascii_lines = list(coda_lines([ascii_spec]))
+    [st] = parse_coda(coda_bytes([ascii_spec]))  # the ASCII blocks hashed from their bytes
+    assert st.digest == hashlib.sha256("".join(ascii_lines[1:]).encode("ascii")).hexdigest()
+
+
+def test_all_movements_lists_details_depth_first() -> None:
+    spec = StatementSpec(movements=[
+        MovementSpec(D("-3"), type="1", details=[
+            MovementSpec(D("-1"), type="5", communication="d1"),
+            MovementSpec(D("-2"), type="7", details=[MovementSpec(D("-2"), type="9", communication="d9")]),
+            MovementSpec(D("0"), type="5", communication="d3")]),
+        MovementSpec(D("4"), communication="next")])
+    [st] = parse_coda(coda_bytes([spec]))
+    assert [(m.type, m.amount) for m in st.all_movements()] == [
+        ("1", D("-3")), ("5", D("-1")), ("7", D("-2")), ("9", D("-2")), ("5", D("0")), ("0", D("4"))]
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])

@@ -14,14 +14,18 @@ size of the file.
   *warnings* on the statement (:class:`CodaWarning`): hand-edited and anonymised files break them.
 
 Communications are assembled from the raw zones of 2.1/2.2/2.3 (3.1/3.2/3.3 for information)
-before decoding, then decoded by structured type (:class:`Communication`).
+before decoding, then decoded by structured type (:class:`Communication`). Two checks wait until
+their field is first read, since many readers never ask: the OGM a free communication's text may
+hold (``ogm``, ``from_text``) and an RF's check digits (``rf`` of type 100); the values are those
+of decoding at once.
 
 Import from here; the modules behind it are private: ``api`` (the three entry points), ``reader``
-(bytes to lines, 64 KiB at a time), ``parser`` (the record state machine) on ``records`` (its
+(bytes to text, 64 KiB at a time), ``parser`` (the record state machine) on ``records`` (its
 state, field checks, records 0/1/8/9), ``groups`` (the hot path: a 2.1 [2.2] [2.3] group per
-regex match), ``decoding`` (amounts, dates, accounts, communications), ``model`` (the returned
-dataclasses) and ``errors``. About 2.7 times as fast as the faster of the PyPI parsers pycoda and
-febelfin-coda on a 100 MB file, while checking more (``benchmarks/coda_parse.py``).
+regex match), ``decoding`` (amounts, dates, accounts, communications), ``references`` (OGM and RF
+checks), ``model`` (the returned dataclasses) and ``errors``. About 3.5 times as fast as the faster
+of the PyPI parsers pycoda and febelfin-coda on a 100 MB file, reading the same fields, while
+checking more (``benchmarks/coda_parse.py``).
 """
 
 from __future__ import annotations

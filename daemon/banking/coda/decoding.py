@@ -7,8 +7,6 @@ the parser validates the fields whose errors matter (amounts, dates, types) befo
 from __future__ import annotations
 
 import datetime as dt
-import re
-import string
 from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
@@ -16,26 +14,32 @@ from typing import Any
 
 from schwifty import IBAN, exceptions
 
-from daemon.banking.coda.model import Communication, Counterparty, Movement, new_communication
-from daemon.banking.ogm import _PATTERNS as OGM_PATTERNS  # find_ogms' own patterns, in its order
+from daemon.banking.coda.model import (
+    Communication,
+    Counterparty,
+    Movement,
+    free_communication,
+    new_communication,
+    new_counterparty,
+    rf_communication,
+)
+from daemon.banking.coda.references import single_ogm as _single_ogm
+from daemon.banking.coda.references import valid_rf as _valid_rf
 from daemon.banking.ogm import is_valid_ogm
-from daemon.banking.rf import is_valid_rf
 
 __all__ = ["UNDECODED", "amount", "as_written", "counterparty_of", "date", "decode_communication", "decode_information",
            "iban_of", "name_from_information", "with_changes"]
 
-_NOT_DIGIT_BYTES = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39)
-_SEPARATORS = " /.-\u00a0"  # all that find_ogms' patterns match in the digits' group besides \d
-_OGM_SCANS = tuple((2 if form == "wrapped" else 0, pattern) for form, pattern in OGM_PATTERNS)  # digits' group
-
 
 def amount(digits: str) -> Decimal:
-    return Decimal(int(digits)).scaleb(-3)
+    """``digits`` (checked ASCII digits) with 3 implied decimals: ``Decimal(int(digits)).scaleb(-3)``, read
+    at once from the text."""
+    return Decimal(digits + "E-3")
 
 
 def _lenient_amount(text: str, scale: int = 3) -> Decimal | None:
     text = text.strip()
-    return Decimal(int(text)).scaleb(-scale) if text.isascii() and text.isdigit() else None
+    return Decimal(f"{text}E-{scale}") if text.isascii() and text.isdigit() else None
 
 
 def date(text: str) -> dt.date | None:
@@ -82,39 +86,6 @@ UNDECODED = Communication(False, "")  # a movement's until it is complete
 _Decoded = tuple[dict[str, Any], str | None, str | None, str | None]  # fields, ogm, rf, text (None: body)
 
 
-def _single_ogm(text: str) -> str | None:
-    """The digits of the one valid OGM in free text, else None: ``{c.digits for c in find_ogms(text) if
-    c.valid}``, computed without building a candidate (and an exception for each invalid one).
-
-    The three patterns only match digits and the separators " /.-\u00a0", so a match is a valid OGM
-    exactly when its digits are 12 ASCII digits with the right check digits.
-    """
-    # A valid OGM takes twelve ASCII digits outside the matches already taken (matches do not
-    # overlap): with fewer left (most free text, or all taken by a +++…+++), no scan can add one.
-    left = len(text.encode("ascii", "ignore").translate(None, _NOT_DIGIT_BYTES))
-    found: set[str] = set()
-    taken: list[tuple[int, int]] = []
-    for group, pattern in _OGM_SCANS:
-        if left < 12:
-            break
-        for match in pattern.finditer(text):
-            start, end = match.span()
-            if taken and any(start < taken_end and taken_start < end for taken_start, taken_end in taken):
-                continue
-            taken.append((start, end))
-            digits = match.group(group)
-            for separator in _SEPARATORS:
-                if separator in digits:
-                    digits = digits.replace(separator, "")
-            if digits.isascii():
-                left -= len(digits)
-                if len(digits) == 12 and (int(digits[:10]) % 97 or 97) == int(digits[10:]):
-                    found.add(digits)
-                if left < 12:  # the rest of this scan can only take spans, which no later scan needs
-                    break
-    return found.pop() if len(found) == 1 else None
-
-
 def _valid_ogm(digits: str) -> bool:
     """:func:`is_valid_ogm` for a 12-character zone, without its general parsing for the usual 12 digits."""
     if len(digits) == 12 and digits.isascii() and digits.isdigit():
@@ -129,25 +100,6 @@ def _decode_ogm(body: str) -> _Decoded:
     else:
         ogm = digits if is_valid_ogm(digits) else None
     return {"number": digits}, ogm, None, f"+++{digits[:3]}/{digits[3:7]}/{digits[7:12]}+++" if ogm else digits.strip()
-
-
-def _decode_rf(body: str) -> _Decoded:
-    value = "".join(body.split()).upper()
-    return {"reference": value}, None, (value if value and _valid_rf(value) else None), value
-
-
-_RF_ELECTRONIC = re.compile(r"RF[0-9]{2}[0-9A-Z]{1,21}")
-_RF_NUMERIC = str.maketrans({letter: str(int(letter, 36)) for letter in string.ascii_uppercase})
-
-
-def _valid_rf(value: str) -> bool:
-    """:func:`is_valid_rf` without its general parsing for a reference in electronic form: the check
-    digits are 98 - (body + "RF00", letters as 10…35) mod 97 (ISO 11649)."""
-    if _RF_ELECTRONIC.fullmatch(value):
-        body = value[4:]  # usually digits only: no translation ("RF00" is "271500")
-        numeric = body + "271500" if body.isdigit() else (body + "RF00").translate(_RF_NUMERIC)
-        return int(value[2:4]) == 98 - int(numeric) % 97
-    return is_valid_rf(value)
 
 
 def _decode_105(body: str) -> _Decoded:
@@ -183,8 +135,8 @@ def _decode_127(body: str) -> _Decoded:
     return fields, ogm, rf, text
 
 
-_DECODERS: dict[str, Callable[[str], _Decoded]] = {
-    "100": _decode_rf, "101": _decode_ogm, "102": _decode_ogm, "105": _decode_105, "106": _decode_106,
+_DECODERS: dict[str, Callable[[str], _Decoded]] = {  # and 100, an RF: see decode_communication
+    "101": _decode_ogm, "102": _decode_ogm, "105": _decode_105, "106": _decode_106,
     "107": _decode_107, "127": _decode_127,
     "103": lambda body: ({"number": body[0:12].strip()}, None, None, None),
 }
@@ -193,10 +145,10 @@ _DECODERS: dict[str, Callable[[str], _Decoded]] = {
 def decode_communication(structured: bool, raw: str) -> Communication:
     """Decode an assembled communication (untrimmed): free text, or ``type + body``."""
     if not structured:
-        text = raw.strip()
-        found = _single_ogm(text) if len(text) >= 12 else None  # an OGM takes 12 digits at least
-        return new_communication(False, raw, None, text, found, None, found is not None, {})
+        return free_communication(raw, raw.strip())  # its OGM, if any, is looked for when first read
     kind, body = raw[:3], raw[3:]
+    if kind == "100":  # its RF check digits are checked when first read
+        return rf_communication(raw, "".join(body.split()).upper())
     decoder = _DECODERS.get(kind)
     fields, ogm, rf, decoded = decoder(body) if decoder else ({"body": body.rstrip()}, None, None, None)
     return new_communication(True, raw, kind, body.strip() if decoded is None else decoded, ogm, rf, False, fields)
@@ -225,10 +177,10 @@ def counterparty_of(zone: str, bic: str | None) -> Counterparty:
     else:
         number, currency = zone[0:34].strip(), zone[34:37].strip()
         iban = iban_of(number)
-    if not number or set(number) == {"0"}:
+    if not number.strip("0"):  # blank or all zeros: no account
         number, iban, currency = "", None, ""
     name = zone[37:72].strip()
-    return Counterparty(name=name or None, account=number or None, iban=iban, currency=currency or None, bic=bic)
+    return new_counterparty(name or None, number or None, iban, currency or None, bic)
 
 
 def with_changes(counterparty: Counterparty, **changes: Any) -> Counterparty:

@@ -22,7 +22,7 @@ from daemon.banking.coda.decoding import (
     with_changes,
 )
 from daemon.banking.coda.errors import CodaError
-from daemon.banking.coda.groups import DETAIL_TYPES, read_groups
+from daemon.banking.coda.groups import DETAIL_TYPES, TOP_LEVEL_TYPES, read_groups
 from daemon.banking.coda.model import (
     Counterparty,
     Information,
@@ -30,37 +30,38 @@ from daemon.banking.coda.model import (
     Statement,
     TransactionCode,
 )
-from daemon.banking.coda.reader import RECORD_LENGTH, WHITESPACE
+from daemon.banking.coda.reader import RECORD_LENGTH, WHITESPACE, Block
 from daemon.banking.coda.records import CACHE_LIMIT, Records
 
 __all__ = ["Event", "Parser"]
 
 Event = tuple[str, Any]  # ("movement", (statement, movement)) or ("statement", statement)
 
-_TOP_LEVEL_TYPES = frozenset("0123")
-_DIGEST_BATCH = 1024  # records hashed together: hashing line by line costs more than parsing them
-
 
 class Parser(Records):
     """The record state machine: a run of lines in, statement and movement events out."""
 
     # main loop
-    def run(self, blocks: Iterable[list[str]]) -> Iterator[Event]:
+    def run(self, blocks: Iterable[Block]) -> Iterator[Event]:
         number = 0
         done: list[Movement] = []
-        for block in blocks:
-            text = "\n".join(block) + "\n"
+        for text, raw in blocks:
             pos, end = 0, len(text)
             base = number  # the line before the block
+            flat: memoryview | None = None  # the block's bytes without LFs, made for its first run of groups
             while pos < end:
                 statement = self.statement
                 if statement is not None and self.header is None and text.startswith("21", pos):
                     out = statement.movements if self.collect else done
-                    first = number
+                    start, first = pos, number
                     pos, number = read_groups(self, text, pos, number, out)
-                    self.digest_pending.extend(block[first - base:number - base])  # the lines read, as they are
-                    if len(self.digest_pending) >= _DIGEST_BATCH:
-                        self.hash_pending()
+                    if pos != start:  # the records read, as they are, without their LFs (one per line)
+                        if raw is not None:
+                            if flat is None:
+                                flat = memoryview(raw.replace(b"\n", b""))
+                            self.digest.update(flat[start - (first - base):pos - (number - base)])
+                        else:
+                            self.digest.update(text[start:pos].replace("\n", "").encode("utf-8", "surrogatepass"))
                     if done:
                         for movement in done:
                             yield "movement", (statement, movement)
@@ -88,7 +89,7 @@ class Parser(Records):
         if kind not in ("2", "3") or statement is None or self.header is not None:
             yield from self.other_record(text)
             return
-        self.digest_pending.append(text)
+        self.digest.update(text.encode("utf-8", "surrogatepass"))
         self.text = text
         if kind == "2" and text[1] == "1":
             done = self.record_21(text)
@@ -120,7 +121,7 @@ class Parser(Records):
                 raise self.error((1, 1), "record 0 (header) before any other record", kind)
             self.header = self.record_0()
             return
-        self.digest_pending.append(text)
+        self.digest.update(text.encode("utf-8", "surrogatepass"))
         if kind in ("8", "9"):
             done = self.finish_movement()
             if done is not None:
@@ -186,7 +187,7 @@ class Parser(Records):
         if parent is not None:
             parent.details.append(movement)
         else:
-            if kind not in _TOP_LEVEL_TYPES:
+            if kind not in TOP_LEVEL_TYPES:
                 self.warn("orphan_detail", f"movement {sequence:04d}/{movement.detail:04d} of type {kind!r} has no "
                           "parent movement with its sequence number; kept as a top-level movement")
             done = self.finish_movement()
@@ -283,8 +284,6 @@ class Parser(Records):
         if self.pending is not None:
             self.decode_pending()
         done, self.top = self.top, None
-        if len(self.digest_pending) >= _DIGEST_BATCH:
-            self.hash_pending()
         return done
 
     # information

@@ -43,7 +43,6 @@ class Records:
         self.info_zones: list[str] = []
         self.info_structured = False
         self.digest = hashlib.sha256()
-        self.digest_pending: list[str] = []
         self.pending_warnings: list[CodaWarning] = []
         self.dates: dict[str, Any] = {}
         self.codes: dict[str, TransactionCode] = {}
@@ -109,19 +108,16 @@ class Records:
         if self.statement is not None:
             raise self.error((1, 1), f"record 9 (trailer) of the statement begun at line {self.statement.first_line} "
                              "before a new record 0", "0")
-        if self.field(1, 5) != "00000":
-            raise self.error((1, 5), "00000 (record 0)", self.field(1, 5))
+        text = self.text
+        if text[0:5] != "00000":
+            raise self.error((1, 5), "00000 (record 0)", text[0:5])
         self.digits(6, 16, "creation date, bank id and application code")
-        if self.field(128, 128) != "2":
-            raise self.error((128, 128), "version 2 (CODA 2.x)", self.field(128, 128))
+        if text[127:128] != "2":
+            raise self.error((128, 128), "version 2 (CODA 2.x)", text[127:128])
         self.header_line = self.line
-        return Header(
-            creation_date=self.date(6, 11, "creation date"), bank_id=self.field(12, 14),
-            application_code=self.field(15, 16), duplicate=self.field(17, 17) == "D",
-            file_reference=self.field(25, 34).strip(), addressee=self.field(35, 60).strip(),
-            bic=self.field(61, 71).strip(), holder_id=self.field(72, 82).strip(),
-            separate_application=self.field(84, 88).strip(), transaction_reference=self.field(89, 104).strip(),
-            related_reference=self.field(105, 120).strip(), version=self.field(128, 128))
+        return Header(self.date(6, 11, "creation date"), text[11:14], text[14:16], text[16:17] == "D",  # its order
+                      text[24:34].strip(), text[34:60].strip(), text[60:71].strip(), text[71:82].strip(),
+                      text[83:88].strip(), text[88:104].strip(), text[104:120].strip(), text[127:128])
 
     def record_1(self, header: Header) -> None:
         header_line = self.header_line
@@ -129,16 +125,15 @@ class Records:
             raise self.error((1, 1), "record 1 (old balance) right after record 0", self.text[0])
         # records 1…9 only: a re-delivery differs in its header (D flag, creation date)
         self.digest = hashlib.sha256()
-        self.digest_pending = [self.text]
-        structure = self.field(2, 2)
+        self.digest.update(self.text.encode("utf-8", "surrogatepass"))
+        text = self.text
+        structure = text[1:2]
         if structure not in ("0", "1", "2", "3"):
             raise self.error((2, 2), "account structure 0, 1, 2 or 3", structure)
         account = self.account(structure, 0)
         statement = Statement(
-            file=self.name, header=header, account=account, paper_number=self.field(3, 5),
-            coda_sequence=self.field(126, 128),
-            old_balance=self.amount(43, 44, 58, "old balance"), old_balance_date=self.date(59, 64, "old balance date"),
-            holder_name=self.field(65, 90).strip(), description=self.field(91, 125).strip(), first_line=header_line)
+            self.name, header, account, text[2:5], text[125:128], self.amount(43, 44, 58, "old balance"),
+            self.date(59, 64, "old balance date"), text[64:90].strip(), text[90:125].strip(), header_line)
         statement.warnings.extend(self.pending_warnings)
         self.pending_warnings = []
         if header.application_code != "05":
@@ -157,18 +152,17 @@ class Records:
         self.account_line8 = None
 
     def account(self, structure: str, shift: int) -> Account:
-        """The account zone of record 1 (shift 0) or 8 (shift 1)."""
-        def at(first: int, last: int) -> str:
-            return self.field(first - shift, last - shift)
+        """The account zone of record 1 (shift 0) or 8 (shift 1): columns 6-42 of record 1."""
+        zone = self.text[5 - shift:42 - shift]
         if structure == "0":
-            number, currency = at(6, 17), at(19, 21)
+            number, currency = zone[0:12], zone[13:16]
             return Account(structure, number, iban_of(number, belgian_bban=True), currency.strip())
         if structure == "2":
-            number = at(6, 21).strip()
-            return Account(structure, number, iban_of(number) or as_written(number), at(40, 42).strip())
-        number = at(6, 39).strip()
+            number = zone[0:16].strip()
+            return Account(structure, number, iban_of(number) or as_written(number), zone[34:37].strip())
+        number = zone[0:34].strip()
         iban = (iban_of(number) or as_written(number)) if structure == "3" else None
-        return Account(structure, number, iban, at(40, 42).strip())
+        return Account(structure, number, iban, zone[34:37].strip())
 
     def record_8(self, statement: Statement) -> None:
         self.counted += 1
@@ -185,15 +179,10 @@ class Records:
             statement.new_balance = statement.old_balance
             statement.new_balance_date = statement.old_balance_date
         self.check_trailer(statement)
-        self.hash_pending()
         statement.digest = self.digest.hexdigest()
         self.statement = None
         self.last_21 = self.top = self.last_seven = None
         return statement
-
-    def hash_pending(self) -> None:
-        self.digest.update("".join(self.digest_pending).encode("utf-8", "surrogatepass"))
-        self.digest_pending = []
 
     def check_trailer(self, st: Statement) -> None:
         line = self.line
