@@ -99,7 +99,7 @@ def onboard(bench: Bench, sandbox: EboxSandbox, *, enabled: bool = True) -> int:
     with bench.engine.begin() as tx:
         tx.execute(sa.insert(Enterprise), [{"number": e.number, "name": e.name, "enabled": enabled, "created_at": now,
                                             "updated_at": now} for e in seeded])
-        ids = dict(tx.execute(sa.select(Enterprise.number, Enterprise.id)).tuples().all())
+        ids: dict[str, int] = dict(tx.execute(sa.select(Enterprise.number, Enterprise.id)).all())  # type: ignore[arg-type]
         rows = []
         for index, enterprise in enumerate(seeded):
             client_id = sandbox.register_client(pem, enterprise.number,
