@@ -7,7 +7,11 @@ ports: the shared test servers are never touched, since the run pauses and resum
 in-process e-Box sandbox with 14 documents per enterprise (12 letters, 9 of them payment letters),
 tokens living ``TOKEN_LIFETIME`` seconds, and fault rules: 10 % 5xx, 5 % slower than the client's
 timeout, 1 % of downloads cut off, 2 % of valid tokens refused as expired. Every enterprise exports
-each document to a ZIP drop folder of its own (bare files or one-document bags, alternately).
+each document to a ZIP drop folder of its own (bare files or one-document bags, alternately);
+every ``exact_every``-th enterprise also to Exact Online: an in-process Exact sandbox, one Exact
+user shared by those enterprises, each its own division, and faults every few seconds — stored in
+Exact but the answer lost — so an export whose document already exists must find it, not create
+it again (see :mod:`tests.reliability.chaos_exact`).
 
 Run: ``eboxd serve`` and two ``eboxd worker`` process groups; as the documents arrive, a worker is
 SIGKILLed (with its dramatiq children) and a new one started, repeatedly; RabbitMQ and PostgreSQL
@@ -23,7 +27,10 @@ Once every document is stored and exported, a CODA file paying a known half of t
 letters by their OGM goes into serve's drop folder; serve imports it and a worker matches it.
 
 Checks (:class:`ChaosReport`): every attachment stored once (rows, and the store's file with its
-bytes), every document exported once (ledger and drop folder, no temporary file), every outbox
+bytes), every document exported once per target (one completed ledger row per document and target,
+the drop folder's file with its bytes and no temporary file, and in Exact, counted by the
+exporter's marker, one document in its enterprise's division with one attachment of its bytes,
+none in another's), every outbox
 event received once on the events exchange and every fact announced by one event, exactly the
 paid letters matched (one ``payment.matched`` each).
 """
@@ -51,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from eboxd_exact.sandbox import ExactSandboxServer, serve_exact_sandbox
 from eboxd_zip.bundle import document_path
 from sqlalchemy.orm import Session
 
@@ -77,6 +85,7 @@ from daemon.secrets import SecretBox, create_key_file, master_key_path
 from daemon.store import create_store
 from tests.amqp_helpers import bind_event_queue, drain
 from tests.integration.processes import REPO, base_env, free_port
+from tests.reliability.chaos_exact import ExactFaults, check_exact, connect_exact, reconciled_exports
 
 __all__ = ["ChaosPlan", "ChaosReport", "run_chaos"]
 
@@ -103,6 +112,7 @@ class ChaosPlan:
     seed: int = 31
     timeout: float = 300.0  # seconds for the documents and exports, after set-up
     poll_every: float = 3.0
+    exact_every: int = 2  # every n-th enterprise exports to Exact as well (0: none)
 
 
 @dataclass
@@ -129,6 +139,9 @@ class ChaosReport:
     leases_held_at_end: int = 0  # polls killed with their worker whose lease had not expired yet
     store_unreferenced: int = 0  # files in the document store no document row names
     staging_leftovers: int = 0  # downloads cut short by a SIGKILL, left in the store's staging directory
+    exact_docs: int = 0  # documents expected in Exact (those of the Exact enterprises)
+    exact_reconciled: int = 0  # Exact exports that found their document made by an earlier attempt
+    exact_faults: Counter[str] = field(default_factory=Counter)  # Exact sandbox faults met, by kind:entity
     details: list[str] = field(default_factory=list)
 
     def mark(self, what: str) -> None:
@@ -144,7 +157,8 @@ class ChaosReport:
                 f"db_restarts={self.db_restarts} seconds={self.seconds:.0f} "
                 f"events_redelivered={self.events_redelivered} paid={self.paid} "
                 f"startup_exits={sum(self.startup_exits.values())} store_unreferenced={self.store_unreferenced} "
-                f"staging_leftovers={self.staging_leftovers}")
+                f"staging_leftovers={self.staging_leftovers} exact_docs={self.exact_docs} "
+                f"exact_reconciled={self.exact_reconciled} exact_faults={sum(self.exact_faults.values())}")
 
     def problems(self) -> list[str]:
         """Every count that must be 0 and is not, with what was wrong."""
@@ -300,6 +314,13 @@ class World:
     export_dir: Path
     coda_dir: Path
     letters: dict[str, SeedLetter]
+    exact: ExactSandboxServer
+    exact_divisions: dict[str, int]  # enterprise number → its Exact division (the Exact enterprises only)
+
+    def expected_exports(self) -> int:
+        """Documents × their enterprise's targets: the ZIP folder, and Exact for some."""
+        return sum(len(letter.attachments) * (1 + (letter.enterprise_number in self.exact_divisions))
+                   for letter in self.letters.values())
 
 
 def _layout(number: str) -> str:
@@ -350,9 +371,11 @@ def _safely(read: Callable[[], Any], default: Any) -> Any:
         return default
 
 
-def _drive(world: World, fleet: Fleet, rabbitmq: Service, postgres: Service, report: ChaosReport) -> None:
+def _drive(world: World, fleet: Fleet, rabbitmq: Service, postgres: Service, report: ChaosReport,
+           exact_faults: ExactFaults) -> None:
     """Until everything is stored, exported and relayed, breaking things on the way."""
     plan, expected = world.plan, sum(len(letter.attachments) for letter in world.letters.values())
+    exports = world.expected_exports()
     kills = [plan.kill_from + i * (plan.kill_until - plan.kill_from) / max(plan.worker_kills - 1, 1)
              for i in range(plan.worker_kills)]
     deadline, last_poll_request, last_state = time.monotonic() + plan.timeout, 0.0, None
@@ -364,15 +387,17 @@ def _drive(world: World, fleet: Fleet, rabbitmq: Service, postgres: Service, rep
             documents, pending, exported, unsent, leases = state
             if documents == expected:
                 report.mark("every document stored")
-            if exported == expected:
-                report.mark("every document exported")
+            if exported == exports:
+                report.mark("every document exported to every target")
             # A poll lease may still be held by a worker killed mid-poll (it expires after
             # [poll] lease_seconds): nothing is missing for it, so the run need not wait.
-            if (documents, pending, exported, unsent) == (expected, 0, expected, 0):
+            if (documents, pending, exported, unsent) == (expected, 0, exports, 0):
                 report.mark("outbox drained")
                 report.leases_held_at_end = leases
                 return
             done = documents / expected
+            if world.exact_divisions and exported < exports:
+                exact_faults.tick(time.monotonic())
             if kills and done >= kills[0]:
                 kills.pop(0)
                 fleet.kill_a_worker()
@@ -394,7 +419,8 @@ def _drive(world: World, fleet: Fleet, rabbitmq: Service, postgres: Service, rep
                 last_poll_request = time.monotonic()
         if time.monotonic() > deadline:
             raise TimeoutError(f"after {plan.timeout:.0f} s: (documents, messages not fetched, exports completed, "
-                               f"outbox unsent, poll leases) = {last_state} of {expected} documents\n{fleet.logs()}")
+                               f"outbox unsent, poll leases) = {last_state} of {expected} documents, {exports} "
+                               f"exports\n{fleet.logs()}")
         time.sleep(0.25)
 
 
@@ -492,31 +518,43 @@ def _dropped_content(path: Path) -> bytes:
 
 
 def _check_exports(world: World, report: ChaosReport) -> None:
+    """Once per target: the ledger (one completed row per document and target), the ZIP drop
+    folder, and Exact's divisions (:func:`check_exact`)."""
     store = create_store(world.config, world.engine)
     folder = world.export_dir
     with Session(world.engine) as session:
         ids = session.scalars(sa.select(Document.id)).all()
         docs = [export_document_of(session, store, document_id) for document_id in ids]
-        ledger = session.execute(sa.select(Export.document_id, Export.target, Export.status)).all()
+        ledger = session.execute(sa.select(Export.document_id, Export.exporter, Export.status)).all()
     expected: dict[Path, str] = {}
+    targets: set[tuple[int, str]] = set()
     for doc in docs:
         assert doc is not None
         path = Path(document_path(doc, doc.enterprise_number))
         bare = _layout(doc.enterprise_number) == "files"
         expected[folder / doc.enterprise_number / (path if bare else Path(f"{path.stem}.zip"))] = doc.sha256
+        targets.add((doc.document_id, "zip"))
+        if doc.enterprise_number in world.exact_divisions:
+            targets.add((doc.document_id, "exact"))
     found = {path for path in folder.rglob("*") if path.is_file()}
     wrong = [path for path in found & set(expected)
              if hashlib.sha256(_dropped_content(path)).hexdigest() != expected[path]]
-    completed = Counter(row.document_id for row in ledger if row.status == "completed")
-    per_target = Counter((row.document_id, row.target) for row in ledger)
-    not_completed = set(ids) - set(completed)
-    report.exports_lost = len(set(expected) - found) + len(wrong) + len(not_completed)
-    report.exports_duplicated = len(found - set(expected)) + _excess(completed) + _excess(per_target)
+    # Each enterprise has one target per exporter: (document, exporter) names the target.
+    completed = Counter((row.document_id, row.exporter) for row in ledger if row.status == "completed")
+    per_target = Counter((row.document_id, row.exporter) for row in ledger)
+    not_completed = targets - set(completed)
+    exact = check_exact(world.exact.state, world.exact_divisions, [doc for doc in docs if doc is not None])
+    report.exact_docs, report.exact_reconciled = exact.documents, reconciled_exports(world.engine)
+    report.exports_lost = len(set(expected) - found) + len(wrong) + len(not_completed) + exact.lost
+    report.exports_duplicated = (len(found - set(expected)) + _excess(completed) + _excess(per_target)
+                                 + len(set(per_target) - targets) + exact.duplicated)
     if report.exports_lost:
         report.details.append(f"exports missing {sorted(map(str, set(expected) - found))[:5]}, wrong content "
-                              f"{wrong[:5]}, ledger not completed for documents {sorted(not_completed)[:5]}")
+                              f"{wrong[:5]}, ledger not completed for (document, exporter) {sorted(not_completed)[:5]}")
     if report.exports_duplicated:
-        report.details.append(f"extra files in the drop folder {sorted(map(str, found - set(expected)))[:5]}")
+        report.details.append(f"extra files in the drop folder {sorted(map(str, found - set(expected)))[:5]}, "
+                              f"ledger rows for no target {sorted(set(per_target) - targets)[:5]}")
+    report.details += exact.details
 
 
 def _in_doubt(directory: Path) -> set[str]:
@@ -596,8 +634,13 @@ def _set_up(plan: ChaosPlan, workdir: Path, stack: ExitStack, database_url: str,
     _enable_zip(engine, config, export_dir)
     with sandbox.state.lock:
         letters = {letter.message_id: letter for letter in sandbox.state.catalogue.letters}
+    exact = stack.enter_context(serve_exact_sandbox("127.0.0.1", 0, seed=plan.seed))
+    numbers = sorted({letter.enterprise_number for letter in letters.values()})
+    chosen = numbers[::plan.exact_every] if plan.exact_every else []
+    divisions = connect_exact(engine, SecretBox.from_config(config), exact, chosen) if chosen else {}
     queue = bind_event_queue(amqp_url, EVENTS_EXCHANGE)
-    return World(plan, workdir, sandbox, config, engine, amqp_url, queue, export_dir, coda_dir, letters)
+    return World(plan, workdir, sandbox, config, engine, amqp_url, queue, export_dir, coda_dir, letters, exact,
+                 divisions)
 
 
 def run_chaos(plan: ChaosPlan, *, keep: Path | None = None) -> ChaosReport:
@@ -622,12 +665,14 @@ def run_chaos(plan: ChaosPlan, *, keep: Path | None = None) -> ChaosReport:
                            EBOXD_BANKING__CODA_DROP_SETTLE_SECONDS="0")
             fleet = Fleet(env, workdir / "processes", plan.worker_threads)
             _add_faults(world.sandbox)
+            exact_faults = ExactFaults(world.exact)
             report.mark("set up: servers started, enterprises onboarded")
             started = time.monotonic()
             fleet.start("serve", ["serve"])
             fleet.worker()
             fleet.worker()
-            _drive(world, fleet, rabbitmq, postgres, report)
+            _drive(world, fleet, rabbitmq, postgres, report, exact_faults)
+            report.exact_faults = exact_faults.fired()
             paid = _paid_letters(world.letters)
             report.mark("CODA file dropped")
             _pay(world, fleet, paid)
