@@ -33,13 +33,17 @@ from daemon.secrets import SecretBox
 from daemon.store import DocumentStore
 from daemon.workers.tasks import EXPORT_DOCUMENT
 
-__all__ = ["COMPLETED", "DEFERRED", "FAILED", "ExportOutcome", "export_task_key", "retry_exports", "run_export",
-           "schedule_exports"]
+__all__ = [
+    "COMPLETED", "DEFAULT_LEASE_SECONDS", "DEFERRED", "FAILED", "IN_PROGRESS", "ExportOutcome", "export_task_key",
+    "retry_exports", "run_export", "schedule_exports",
+]
 
 log = structlog.get_logger(__name__)
 
 PENDING, EXPORTING, RETRYING, COMPLETED, FAILED = "pending", "exporting", "retrying", "completed", "failed"
 DEFERRED = "deferred"
+IN_PROGRESS = "in_progress"  # an outcome, not a ledger state: another delivery is exporting it
+DEFAULT_LEASE_SECONDS = 600.0  # [worker] time_limit_seconds' default
 
 
 def export_task_key(document_id: int, exporter: str, target: str) -> str:
@@ -65,7 +69,7 @@ def schedule_exports(tx: Connection | Session, enterprise_id: int, document_ids:
 
 @dataclass
 class ExportOutcome:
-    status: str  # completed, failed or deferred (a retryable failure raises instead)
+    status: str  # completed, failed, deferred or in_progress (a retryable failure raises instead)
     receipt: dict[str, Any] | None = None
     error: str | None = None
     already_done: bool = False
@@ -82,13 +86,29 @@ def _claim(session: Session, document_id: int, exporter: str, target: str) -> Ex
 
 
 def run_export(engine: Engine, store: DocumentStore, secrets: SecretBox, manager: PluginManager,
-               document_id: int, exporter_name: str, target: str, *, last_attempt: bool) -> ExportOutcome:
+               document_id: int, exporter_name: str, target: str, *, last_attempt: bool,
+               lease_seconds: float = DEFAULT_LEASE_SECONDS) -> ExportOutcome:
+    """Export one document to one target once. ``lease_seconds``: how long a claimed export may still
+    be running in another delivery of the task (the actor's time limit); meanwhile a second delivery
+    does not export, it looks again once that time has passed."""
     with Session(engine) as session, session.begin():
         if session.get(Document, document_id) is None:
             return ExportOutcome(FAILED, error="document deleted", already_done=True)
         row = _claim(session, document_id, exporter_name, target)
         if row.status == COMPLETED:
             return ExportOutcome(COMPLETED, receipt=row.receipt, already_done=True)
+        busy_until = row.updated_at + dt.timedelta(seconds=lease_seconds)
+        if row.status == EXPORTING and busy_until > utcnow():
+            # The broker delivers a task again when the consumer's connection dropped, while the first
+            # delivery may still be exporting: two at once could both miss the exporter's marker and send
+            # twice. The first finishes, or is killed, by then: look again, without spending a retry.
+            add_task(session, EXPORT_DOCUMENT, {"document_id": document_id, "exporter": exporter_name,
+                                                "target": target},
+                     idempotency_key=f"{export_task_key(document_id, exporter_name, target)}:busy:{row.attempts}",
+                     delay=busy_until - utcnow())
+            log.info("export.in_progress_elsewhere", document_id=document_id, exporter=exporter_name, target=target,
+                     until=busy_until.isoformat())
+            return ExportOutcome(IN_PROGRESS, already_done=True)
         row.attempts += 1
         row.status = EXPORTING
         row_id, attempts = row.id, row.attempts

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from eboxd_zip.bundle import document_path
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from benchmarks._services import private_vhost
@@ -28,7 +29,7 @@ from daemon.exports import enable_exporter, export_document_of
 from daemon.plugins import PluginManager
 from daemon.poll import request_poll
 from daemon.secrets import SecretBox
-from tests.integration.conftest import Integration, wait_for_pipeline
+from tests.integration.conftest import Integration, start_integration, wait_for_pipeline
 from tests.integration.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
@@ -43,6 +44,13 @@ def amqp_url() -> Iterator[str]:
         pytest.fail("$EBOXD_TEST_AMQP_URL is not set: run the suite with `make test`")
     with private_vhost(url) as private:
         yield private
+
+
+@pytest.fixture
+def integration(engine: Engine, database_url: str, amqp_url: str, tmp_path: Path) -> Iterator[Integration]:
+    """A short actor time limit: the exports the killed worker was running are taken up again once it
+    has passed (the ledger's in-progress lease), not after the default ten minutes."""
+    yield from start_integration(engine, database_url, amqp_url, tmp_path, EBOXD_WORKER__TIME_LIMIT_SECONDS="15")
 
 
 def _layout(number: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zipfile
 from pathlib import Path
 
@@ -64,11 +65,39 @@ def test_worker_killed_mid_export_redelivery_leaves_one_copy(seeded: Seeded, man
                                                              tmp_path: Path) -> None:
     target = _enable(seeded, manager, tmp_path / "out", layout="files")
     doc = seeded.document_ids[1]
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with seeded.engine.begin() as tx:  # the state a killed worker leaves: claimed, never finished
         tx.execute(sa.insert(Export).values(document_id=doc, exporter="zip", target=target, status="exporting",
-                                            attempts=1))
+                                            attempts=1, updated_at=an_hour_ago))
     run_export(seeded.engine, seeded.store, seeded.secrets, manager, doc, "zip", target, last_attempt=False)
     run_export(seeded.engine, seeded.store, seeded.secrets, manager, doc, "zip", target, last_attempt=False)
+    assert len([p for p in (tmp_path / "out").rglob("*") if p.is_file()]) == 1
+
+
+def test_a_delivery_while_another_is_still_exporting_waits_for_it(seeded: Seeded, manager: PluginManager,
+                                                                   tmp_path: Path) -> None:
+    """The broker delivers a task again when its consumer's connection dropped, while that delivery may
+    still be exporting: the second one must not export at the same time, nor spend a retry."""
+    target = _enable(seeded, manager, tmp_path / "out", layout="files")
+    doc = seeded.document_ids[2]
+    claimed = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10)
+    with seeded.engine.begin() as tx:  # claimed ten seconds ago by a delivery still running
+        tx.execute(sa.insert(Export).values(document_id=doc, exporter="zip", target=target, status="exporting",
+                                            attempts=1, updated_at=claimed))
+    second = run_export(seeded.engine, seeded.store, seeded.secrets, manager, doc, "zip", target,
+                        last_attempt=True, lease_seconds=60)
+    assert second.status == "in_progress"
+    assert not list((tmp_path / "out").rglob("*.*"))
+    with Session(seeded.engine) as session:
+        row = session.scalars(sa.select(Export)).one()
+        [later] = session.scalars(sa.select(OutboxRow).where(OutboxRow.topic == "export_document")).all()
+    assert (row.status, row.attempts) == ("exporting", 1)  # untouched: it is the other delivery's
+    assert later.payload == {"document_id": doc, "exporter": "zip", "target": target}
+    assert abs((later.available_at - (claimed + dt.timedelta(seconds=60))).total_seconds()) < 2
+    # That delivery was in fact killed: once its time limit has passed, the export is taken up, once.
+    third = run_export(seeded.engine, seeded.store, seeded.secrets, manager, doc, "zip", target,
+                       last_attempt=False, lease_seconds=5)
+    assert third.status == "completed"
     assert len([p for p in (tmp_path / "out").rglob("*") if p.is_file()]) == 1
 
 

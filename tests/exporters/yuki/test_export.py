@@ -184,7 +184,8 @@ def test_killed_worker_redelivery_through_the_export_actor_uploads_once(
     doc = seeded.document_ids[0]
     _run(seeded, manager, doc, target)  # delivered to Yuki...
     with seeded.engine.begin() as tx:  # ...but the worker died before the ledger said so
-        tx.execute(sa.update(Export).values(status="exporting", receipt=None))
+        tx.execute(sa.update(Export).values(status="exporting", receipt=None,  # claimed before its time limit
+                                            updated_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
     assert len(yuki.uploads()) == 1
 
     broker = StubBroker(middleware=[Retries(max_retries=0), CurrentMessage()])
