@@ -18,10 +18,14 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml plugins/zip/pyproject.toml plugins/exact/pyproject.toml plugins/yuki/pyproject.toml
+$(STAMP): pyproject.toml setup.py daemon/banking/coda/_scan.c \
+		plugins/zip/pyproject.toml plugins/exact/pyproject.toml plugins/yuki/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "needs Python >= 3.11" >&2; exit 1; }
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; }
+	@# a C compiler and Python's headers build the CODA scanner (daemon/banking/coda/_scan.c)
+	@$(PYTHON) -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+		&& command -v cc >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc python3-dev; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]' -e plugins/zip -e plugins/exact -e plugins/yuki

@@ -207,6 +207,19 @@ def check_master_key(ctx: Context) -> Iterator[Result]:
     yield Result("master key", str(path), Status.OK, "readable")
 
 
+def check_coda_scanner(ctx: Context) -> Iterator[Result]:
+    """The CODA parser's C group scanner: without it CODA files are read all the same, more slowly."""
+    from daemon.banking.coda import scan  # noqa: PLC0415 -- loaded for this row only
+
+    if scan.accelerated:
+        yield Result("coda scanner", "-", Status.OK, "C extension loaded")
+    elif os.environ.get("EBOXD_CODA_PURE_PYTHON"):
+        yield Result("coda scanner", "-", Status.WARN, "turned off by EBOXD_CODA_PURE_PYTHON: the slower regex path")
+    else:
+        yield Result("coda scanner", "-", Status.WARN, "C extension not built: CODA files take the slower regex "
+                     "path; reinstall eboxd where a C compiler and the Python headers are installed")
+
+
 def check_credentials(ctx: Context) -> Iterator[Result]:
     """Per enterprise: certificate days left (from the database) and a token from the e-Box."""
     if ctx.engine is None or ctx.config is None:
@@ -345,6 +358,7 @@ CHECKS: list[Check] = [
     check_broker,
     check_document_store,
     check_master_key,
+    check_coda_scanner,
     check_credentials,
     check_exporters,
     check_daemon,

@@ -16,15 +16,26 @@ from hypothesis import strategies as st
 
 from daemon.banking import find_ogms
 from daemon.banking.coda import CodaError, iter_movements, parse_coda
+from daemon.banking.coda import groups as coda_groups
 from daemon.banking.coda import reader as coda_reader
 from daemon.banking.coda.decoding import _single_ogm
 from daemon.banking.coda.model import Communication, new_communication
+from daemon.banking.coda.scan import python_scan_group
 from daemon.banking.coda_writer import InfoSpec, MovementSpec, StatementSpec, coda_bytes
 from tests.banking import coda_reference as reference
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coda"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "coda-samples"
 BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module", autouse=True, params=["scanner", "regex"])
+def scan_path(request: pytest.FixtureRequest) -> Any:
+    """Every test twice: with the group scanner in use (C when built) and with its regex twin."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "regex":
+            patch.setattr(coda_groups, "scan_group", python_scan_group)
+        yield request.param
 
 
 def snapshot(value: Any) -> Any:

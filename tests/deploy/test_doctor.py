@@ -102,7 +102,8 @@ def node(database_url: str, sandbox: EboxSandbox, amqp_url: str, tmp_path: Path)
 
 HEALTHY = {
     ("config", "defaults"): "ok", ("database", None): "ok", ("broker", None): "ok",
-    ("document store", None): "ok", ("master key", None): "ok", ("certificate", "ENTERPRISE"): "ok",
+    ("document store", None): "ok", ("master key", None): "ok", ("coda scanner", "-"): "ok",
+    ("certificate", "ENTERPRISE"): "ok",
     ("token", "ENTERPRISE"): "ok", ("exporters", "-"): "skip", ("daemon", None): "warn",
 }
 
@@ -136,6 +137,13 @@ def test_doctor_on_a_healthy_node(node: Node) -> None:
     assert any("certificate" in line and node.shown in line and " ok " in line for line in lines), table.stdout
     assert any(line.startswith("│ token") and " ok " in line for line in lines), table.stdout
     assert "0 failures" in table.stdout
+
+
+def test_doctor_without_the_coda_scanner(node: Node) -> None:
+    code, rows = node.doctor(EBOXD_CODA_PURE_PYTHON="1")
+    expect(rows, node, {"coda scanner": "warn"})
+    assert code == 0  # a warning: CODA files are still read
+    assert "EBOXD_CODA_PURE_PYTHON" in only(rows, "coda scanner")["detail"]
 
 
 def test_doctor_with_the_broker_down(node: Node) -> None:
@@ -206,7 +214,8 @@ def test_doctor_with_a_bad_configuration_or_an_old_schema(node: Node, tmp_path: 
     assert code == 1
     assert rows[("config", "-")]["status"] == "fail"
     assert "EBOXD_SERVICE__HTTP_PORT" in rows[("config", "-")]["detail"]
-    assert {row["status"] for (check, _), row in rows.items() if check != "config"} == {"skip"}
+    assert {row["status"] for (check, _), row in rows.items()
+            if check not in ("config", "coda scanner")} == {"skip"}  # the scanner needs no configuration
 
     code, rows = node.doctor(EBOXD_DATABASE__URL=f"sqlite:///{tmp_path / 'empty.db'}")
     assert code == 1

@@ -200,7 +200,7 @@ class Parser(Records):
         return done
 
     def reject_21(self) -> NoReturn:
-        """Raise the precise error for a 2.1 that :data:`~daemon.banking.coda.groups.GROUP` does not match."""
+        """Raise the precise error for a 2.1 that :data:`~daemon.banking.coda.scan.GROUP` does not match."""
         self.number(3, 6, "sequence number")
         self.number(7, 10, "detail number")
         self.amount(32, 33, 47, "amount")
