@@ -22,6 +22,8 @@ whole_record(int kind, const void *data, Py_ssize_t length, Py_ssize_t at)
 {
     if (at + LINE > length)
         return 0;
+    if (kind == PyUnicode_1BYTE_KIND)  /* most blocks: one memchr */
+        return memchr((const Py_UCS1 *)data + at, '\n', RECORD) == NULL && ((const Py_UCS1 *)data)[at + RECORD] == '\n';
     for (Py_ssize_t i = at; i < at + RECORD; i++) {
         if (PyUnicode_READ(kind, data, i) == '\n')
             return 0;
@@ -111,10 +113,24 @@ continues(int kind, const void *data, Py_ssize_t length, Py_ssize_t at, Py_ssize
  * that is missing (at < 0). Built in place, as the narrowest string that holds it (CPython's
  * canonical form, which equality and str.isascii() rely on). */
 static PyObject *
-communication(int kind, const void *data, Py_ssize_t at21, Py_ssize_t at22, Py_ssize_t at23)
+communication(PyObject *text, int kind, const void *data, Py_ssize_t at21, Py_ssize_t at22, Py_ssize_t at23)
 {
     const Py_ssize_t starts[3] = {at21 + 62, at22 >= 0 ? at22 + 10 : -1, at23 >= 0 ? at23 + 82 : -1};
     const Py_ssize_t sizes[3] = {53, 53, 43};
+    if (PyUnicode_IS_ASCII(text)) {  /* most blocks: ASCII in, ASCII out, copied as bytes */
+        PyObject *result = PyUnicode_New(53 + 53 + 43, 127);
+        if (result == NULL)
+            return NULL;
+        Py_UCS1 *out = PyUnicode_1BYTE_DATA(result);
+        for (int zone = 0; zone < 3; zone++) {
+            if (starts[zone] >= 0)
+                memcpy(out, (const Py_UCS1 *)data + starts[zone], sizes[zone]);
+            else
+                memset(out, ' ', sizes[zone]);
+            out += sizes[zone];
+        }
+        return result;
+    }
     Py_UCS4 widest = ' ';
     for (int zone = 0; zone < 3; zone++) {
         for (Py_ssize_t i = 0; starts[zone] >= 0 && i < sizes[zone]; i++) {
@@ -192,7 +208,7 @@ group(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     items[7] = SLICE(p + 47, 6);
     items[8] = SLICE(p + 53, 8);
     items[9] = SLICE(p + 61, 1);
-    items[10] = communication(kind, data, p, at22, at23);
+    items[10] = communication(text, kind, data, p, at22, at23);
     items[11] = SLICE(p + 115, 6);
     items[12] = SLICE(p + 121, 3);
     items[13] = PyLong_FromLong(globalisation >= '0' && globalisation <= '9' ? (long)(globalisation - '0') : 0);

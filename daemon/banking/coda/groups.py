@@ -63,22 +63,25 @@ def read_groups(parser: Parser, text: str, pos: int, number: int, out: list[Move
         if value_date is _UNSET:
             parser.line = line
             value_date = parser.cached_date(value_text, 48, 53, "value date")
-        entry_date = dates.get(entry_text, _UNSET)
-        if entry_date is _UNSET:
-            parser.line = line
-            entry_date = parser.cached_date(entry_text, 116, 121, "entry date")
+        if entry_text == value_text:  # usually: one look-up fewer
+            entry_date = value_date
+        else:
+            entry_date = dates.get(entry_text, _UNSET)
+            if entry_date is _UNSET:
+                parser.line = line
+                entry_date = parser.cached_date(entry_text, 116, 121, "entry date")
         code = codes.get(code_text) or parser.transaction_code(code_text)
         if zone23 is None:
             party = _NO_COUNTERPARTY if bic_code is None else (bic_parties.get(bic_code)
                                                                 or parser.bic_party(bic_code))
         else:
-            known = parties.get((zone23, bic_code))
-            if known is None:
-                known = counterparty_of(zone23, bic_code)
+            key = zone23 if bic_code is None else (zone23, bic_code)  # as Parser.record_23
+            party = parties.get(key)
+            if party is None:
+                party = counterparty_of(zone23, bic_code)
                 if len(parties) >= CACHE_LIMIT:
                     parties.clear()
-                parties[zone23, bic_code] = known
-            party = known
+                parties[key] = party
         # Decoded now unless a 2.2/2.3 may still come (in the line-by-line reader, or the next block)
         if zone23 is None and not text.startswith("21", pos):
             communication = UNDECODED

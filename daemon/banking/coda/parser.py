@@ -71,71 +71,74 @@ class Parser(Records):
                 stop = text.index("\n", pos)
                 line, pos = text[pos:stop], stop + 1
                 number += 1
-                yield from self.one_line(line, number)
+                events = self.one_line(line, number)
+                if events:
+                    yield from events
         self.check_end()
 
-    def one_line(self, line: str, number: int) -> Iterator[Event]:
-        """Any record, line by line: the records the group regex leaves, and their precise errors."""
+    # The line-by-line path returns its events (usually none) instead of yielding them: two
+    # generators fewer per record 0/1/8/9.
+    def one_line(self, line: str, number: int) -> tuple[Event, ...]:
+        """Any record, line by line: the records the group scanner leaves, and their precise errors."""
         if len(line) == RECORD_LENGTH and line[0] not in WHITESPACE:
             text = line
         elif line.strip(WHITESPACE):
             self.line = number
             text = self.fit(line)
         else:
-            return  # blank lines are skipped, but counted
+            return ()  # blank lines are skipped, but counted
         self.line = number
         statement = self.statement
         kind = text[0]
         if kind not in ("2", "3") or statement is None or self.header is not None:
-            yield from self.other_record(text)
-            return
+            return self.other_record(text)
         self.digest.update(text.encode("utf-8", "surrogatepass"))
         self.text = text
         if kind == "2" and text[1] == "1":
             done = self.record_21(text)
             if done is not None:
-                yield from self.emit(statement, done)
-            return
+                return self.emit(statement, done)
+            return ()
         if kind == "3":
             self.information_record()
         else:
             self.record_22_23(text)
+        return ()
 
-    def emit(self, statement: Statement, movement: Movement) -> Iterator[Event]:
+    def emit(self, statement: Statement, movement: Movement) -> tuple[Event, ...]:
         if self.collect:
             statement.movements.append(movement)
-        else:
-            yield "movement", (statement, movement)
+            return ()
+        return (("movement", (statement, movement)),)
 
-    def other_record(self, text: str) -> Iterator[Event]:
+    def other_record(self, text: str) -> tuple[Event, ...]:
         """Records 0, 1, 4, 8, 9, and any record out of place."""
         self.text = text
         if self.header is not None:  # the line after a record 0
             header, self.header = self.header, None
             self.record_1(header)
-            return
+            return ()
         statement = self.statement
         kind = text[0]
         if kind == "0" or statement is None:
             if kind != "0":
                 raise self.error((1, 1), "record 0 (header) before any other record", kind)
             self.header = self.record_0()
-            return
+            return ()
         self.digest.update(text.encode("utf-8", "surrogatepass"))
         if kind in ("8", "9"):
             done = self.finish_movement()
-            if done is not None:
-                yield from self.emit(statement, done)
+            events = () if done is None else self.emit(statement, done)
             if kind == "8":
                 self.record_8(statement)
-            else:
-                yield "statement", self.record_9(statement)
-        elif kind == "4":
+                return events
+            return (*events, ("statement", self.record_9(statement)))
+        if kind == "4":
             self.record_4(statement)
-        elif kind == "1":
+            return ()
+        if kind == "1":
             raise self.error((1, 1), "one record 1 per statement, right after record 0", kind)
-        else:
-            raise self.error((1, 1), "a record type among 0, 1, 2, 3, 4, 8, 9", kind)
+        raise self.error((1, 1), "a record type among 0, 1, 2, 3, 4, 8, 9", kind)
 
     def check_end(self) -> None:
         if self.header is not None:
@@ -248,12 +251,13 @@ class Parser(Records):
 
     def record_23(self, movement: Movement, text: str) -> None:
         zone, bic = text[10:82], movement.counterparty.bic
-        party = self.counterparties.get((zone, bic))
+        key = zone if bic is None else (zone, bic)
+        party = self.counterparties.get(key)
         if party is None:
             party = counterparty_of(zone, bic)
             if len(self.counterparties) >= CACHE_LIMIT:
                 self.counterparties.clear()
-            self.counterparties[zone, bic] = party
+            self.counterparties[key] = party
         movement.counterparty = party
         self.pending_zones[2] = text[82:125]
         self.last_record = "2.3"

@@ -48,8 +48,11 @@ def _decoded(chunk: bytes) -> Block:
     """The lines of ``chunk`` (whole lines separated by LF, the last one without its LF), each
     ending in LF without its trailing CR characters."""
     chunk += b"\n"
-    if chunk.isascii():
-        text = chunk.decode("ascii")
+    try:
+        text = chunk.decode("ascii")  # one pass: no isascii() first
+    except UnicodeDecodeError:
+        pass
+    else:
         if "\r" not in text:
             return text, chunk
         return "\n".join([line.rstrip("\r") for line in text.split("\n")]), None  # the last "line" is empty

@@ -15,6 +15,7 @@ from daemon.banking.coda.model import Account, Counterparty, Header, Information
 
 __all__ = ["CACHE_LIMIT", "Records"]
 
+_UNSET: Any = object()
 CACHE_LIMIT = 4096  # entries per cache (dates, codes, counterparties), emptied when full: memory stays flat
 
 
@@ -46,10 +47,14 @@ class Records:
         self.pending_warnings: list[CodaWarning] = []
         self.dates: dict[str, Any] = {}
         self.codes: dict[str, TransactionCode] = {}
-        # a 2.3's account and name repeat (regular suppliers and customers): decoded once
-        self.counterparties: dict[tuple[str, str | None], Counterparty] = {}
+        # a 2.3's account and name repeat (regular suppliers and customers): decoded once, by its
+        # zone, or (zone, BIC) when its 2.2 gives a BIC (a tuple costs a look-up a third more)
+        self.counterparties: dict[str | tuple[str, str], Counterparty] = {}
         self.bic_parties: dict[str, Counterparty] = {}  # a 2.2's BIC without a 2.3
         self.header: Header | None = None  # between a record 0 and its record 1
+        # the last record 0 and its header: the statements of a file usually share one
+        self.last_header: tuple[str, Header] | None = None
+        self.accounts: dict[tuple[str, str], Account] = {}  # record 1 and 8 account zones, decoded once
         self.header_line = 0
         self.line = 0
         self.text = ""
@@ -78,11 +83,9 @@ class Records:
         return -value if sign == "1" else value
 
     def date(self, first: int, last: int, what: str) -> Any:
-        value = self.field(first, last)
-        try:
-            return date(value)
-        except ValueError:
-            raise self.error((first, last), f"the {what} as DDMMYY", value) from None
+        value = self.text[first - 1:last]
+        found = self.dates.get(value, _UNSET)
+        return self.cached_date(value, first, last, what) if found is _UNSET else found
 
     def cached_date(self, text: str, first: int, last: int, what: str) -> Any:
         """:meth:`date` of ``text`` (columns ``first``-``last``), remembered: a file has few distinct dates."""
@@ -109,23 +112,26 @@ class Records:
             raise self.error((1, 1), f"record 9 (trailer) of the statement begun at line {self.statement.first_line} "
                              "before a new record 0", "0")
         text = self.text
+        self.header_line = self.line
+        if self.last_header is not None and self.last_header[0] == text:  # checked and decoded already
+            return self.last_header[1]
         if text[0:5] != "00000":
             raise self.error((1, 5), "00000 (record 0)", text[0:5])
         self.digits(6, 16, "creation date, bank id and application code")
         if text[127:128] != "2":
             raise self.error((128, 128), "version 2 (CODA 2.x)", text[127:128])
-        self.header_line = self.line
-        return Header(self.date(6, 11, "creation date"), text[11:14], text[14:16], text[16:17] == "D",  # its order
-                      text[24:34].strip(), text[34:60].strip(), text[60:71].strip(), text[71:82].strip(),
-                      text[83:88].strip(), text[88:104].strip(), text[104:120].strip(), text[127:128])
+        header = Header(self.date(6, 11, "creation date"), text[11:14], text[14:16], text[16:17] == "D",  # its order
+                        text[24:34].strip(), text[34:60].strip(), text[60:71].strip(), text[71:82].strip(),
+                        text[83:88].strip(), text[88:104].strip(), text[104:120].strip(), text[127:128])
+        self.last_header = text, header
+        return header
 
     def record_1(self, header: Header) -> None:
         header_line = self.header_line
         if self.text[0] != "1":
             raise self.error((1, 1), "record 1 (old balance) right after record 0", self.text[0])
         # records 1…9 only: a re-delivery differs in its header (D flag, creation date)
-        self.digest = hashlib.sha256()
-        self.digest.update(self.text.encode("utf-8", "surrogatepass"))
+        self.digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass"))
         text = self.text
         structure = text[1:2]
         if structure not in ("0", "1", "2", "3"):
@@ -154,6 +160,15 @@ class Records:
     def account(self, structure: str, shift: int) -> Account:
         """The account zone of record 1 (shift 0) or 8 (shift 1): columns 6-42 of record 1."""
         zone = self.text[5 - shift:42 - shift]
+        account = self.accounts.get((structure, zone))
+        if account is None:
+            if len(self.accounts) >= CACHE_LIMIT:
+                self.accounts.clear()
+            account = self.accounts[structure, zone] = self.decode_account(structure, zone)
+        return account
+
+    @staticmethod
+    def decode_account(structure: str, zone: str) -> Account:
         if structure == "0":
             number, currency = zone[0:12], zone[13:16]
             return Account(structure, number, iban_of(number, belgian_bban=True), currency.strip())
