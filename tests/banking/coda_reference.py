@@ -269,6 +269,8 @@ def _lenient_date(text: str) -> dt.date | None:
 @lru_cache(maxsize=4096)  # accounts repeat within and across statements; bounded memory
 def _iban_of(number: str, *, belgian_bban: bool = False) -> str | None:
     compact = number.replace(" ", "").upper()
+    if not compact.isascii():  # schwifty raises KeyError on other digits ("٣"): no account, as the parser
+        return None
     if not compact or not compact.isalnum() or set(compact) == {"0"}:
         return None
     try:

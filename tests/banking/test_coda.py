@@ -447,3 +447,14 @@ def test_streaming_one_long_statement_keeps_memory_flat(tmp_path: Path) -> None:
         tracemalloc.stop()
         assert seen == count
     assert peaks[1] < peaks[0] * 1.5, peaks
+
+
+def test_a_counterparty_account_in_other_digits_is_no_account() -> None:
+    """Arabic-Indic digits in a UTF-8 file's 2.3 are not an account number; the file is read (the
+    IBAN library raised KeyError on them, which failed the whole file)."""
+    spec = StatementSpec(movements=[MovementSpec(Decimal("-5"), counterparty_account="٣" * 12,
+                                                 counterparty_name="Someone")])
+    (statement,) = parse_coda(coda_bytes([spec], encoding="utf-8"))
+    (movement,) = statement.movements
+    assert movement.counterparty.name == "Someone"
+    assert movement.counterparty.iban is None

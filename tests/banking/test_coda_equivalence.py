@@ -241,3 +241,23 @@ def test_new_communication_is_the_dataclass() -> None:
     quick = new_communication(*args)
     assert quick == Communication(*args)
     assert [getattr(quick, f.name) for f in dataclasses.fields(Communication)] == list(args)
+
+
+_DIGITS = st.text(alphabet="0123456789", min_size=12, max_size=12)
+
+
+@BUDGET
+@given(st.one_of(
+    st.builds(lambda check, bban: f"BE{check:02d}{bban}", st.integers(0, 99), _DIGITS),  # any check digits
+    _DIGITS.map(lambda bban: f"BE{98 - int(bban + '111400') % 97:02d}{bban}"),  # valid ones
+    _DIGITS, st.builds(lambda n: f"be{n}", st.text(alphabet="0123456789 ", max_size=18)),
+    st.text(alphabet="BE0123456789٣ ", max_size=18)), st.booleans())
+def test_account_numbers_as_schwifty_reads_them(number: str, belgian_bban: bool) -> None:
+    """The Belgian short cuts of ``iban_of`` (a BBAN's check digits, a Belgian IBAN's checks)
+    give what the reference parser's schwifty calls give; digits other than ASCII make no account."""
+    from daemon.banking.coda.decoding import iban_of  # noqa: PLC0415
+
+    ours = iban_of.__wrapped__(number, belgian_bban=belgian_bban)
+    assert ours == reference._iban_of.__wrapped__(number, belgian_bban=belgian_bban)
+    if not number.isascii():
+        assert ours is None

@@ -60,18 +60,24 @@ def _lenient_date(text: str) -> dt.date | None:
 
 @lru_cache(maxsize=4096)  # accounts repeat within and across statements; bounded memory
 def iban_of(number: str, *, belgian_bban: bool = False) -> str | None:
+    """The IBAN (electronic form) of an account number as written, or None when it is none: a
+    12-digit Belgian BBAN gets its check digits; with ``belgian_bban`` nothing else is taken."""
     compact = number.replace(" ", "").upper()
-    if not compact or not compact.isalnum() or set(compact) == {"0"}:
+    if not (compact.isascii() and compact.isalnum()) or set(compact) == {"0"}:  # ASCII letters and digits only
         return None
+    if compact.isdigit() and len(compact) == 12:  # IBAN.from_bban("BE", …) without the call
+        return f"BE{98 - int(compact + '111400') % 97:02d}{compact}"
+    if belgian_bban:
+        return None
+    if len(compact) == 16 and compact.startswith("BE") and compact[2:].isdigit():
+        # what IBAN(…).is_valid checks of a Belgian IBAN (length, 12-digit BBAN, check digits
+        # 02-98 by ISO 7064 mod 97-10) at a tenth of the cost: counterparties are mostly Belgian
+        return compact if 98 - int(compact[4:] + "111400") % 97 == int(compact[2:4]) else None
     try:
-        if belgian_bban or (compact.isdigit() and len(compact) == 12):
-            if not (compact.isdigit() and len(compact) == 12):
-                return None
-            return str(IBAN.from_bban("BE", compact).compact)
         iban = IBAN(compact, allow_invalid=True)
-        return str(iban.compact) if iban.is_valid else None
     except (exceptions.SchwiftyException, ValueError):
         return None
+    return str(iban.compact) if iban.is_valid else None
 
 
 def as_written(number: str) -> str | None:
@@ -96,7 +102,8 @@ def _valid_ogm(digits: str) -> bool:
 def _decode_ogm(body: str) -> _Decoded:
     digits = body[0:12]
     if digits.isdigit() and digits.isascii():  # the usual case: no call to is_valid_ogm
-        ogm = digits if (int(digits[:10]) % 97 or 97) == int(digits[10:]) else None
+        number = int(digits)
+        ogm = digits if (number // 100 % 97 or 97) == number % 100 else None
     else:
         ogm = digits if is_valid_ogm(digits) else None
     return {"number": digits}, ogm, None, f"+++{digits[:3]}/{digits[3:7]}/{digits[7:12]}+++" if ogm else digits.strip()
