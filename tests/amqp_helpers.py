@@ -4,6 +4,7 @@ basic_get so the test sees exactly what the broker holds (no dedupe of any kind)
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pika
+import pytest
+
+from benchmarks._services import private_vhost
 
 
 def unique_name(prefix: str) -> str:
@@ -60,3 +64,14 @@ def drain(url: str, queue: str, *, expect: int, timeout: float = 30.0) -> list[t
 def delete_queue(url: str, queue: str) -> None:
     with channel(url) as ch:
         ch.queue_delete(queue)
+
+
+def private_amqp_url() -> Iterator[str]:
+    """For a fixture: a vhost of the test's own on the test broker, deleted afterwards. A worker
+    the test starts, or kills, must not take or leave tasks of another test sharing the broker
+    (the task queues have fixed names)."""
+    url = os.environ.get("EBOXD_TEST_AMQP_URL")
+    if not url:
+        pytest.fail("$EBOXD_TEST_AMQP_URL is not set: run the suite with `make test`")
+    with private_vhost(url) as private:
+        yield private

@@ -108,18 +108,14 @@ class OutboxRelay:
                 outcome = RelayRound(database_error=str(exc.orig or exc).splitlines()[0][:300])
             if outcome.database_error:
                 self.database_up = False
-                log.warning("outbox.database_unavailable", error=outcome.database_error, retry_in=round(pause, 2))
-                stop.wait(pause)
-                pause = min(pause * 2, max_pause)
+                pause = _back_off(stop, "outbox.database_unavailable", outcome.database_error, pause, max_pause)
                 continue
             if not self.database_up:
                 log.info("outbox.database_available")
                 self.database_up = True
             if outcome.broker_error:
                 self.broker_up = False
-                log.warning("outbox.broker_unavailable", error=outcome.broker_error, retry_in=round(pause, 2))
-                stop.wait(pause)
-                pause = min(pause * 2, max_pause)
+                pause = _back_off(stop, "outbox.broker_unavailable", outcome.broker_error, pause, max_pause)
                 continue
             if not self.broker_up:
                 log.info("outbox.broker_available")
@@ -193,3 +189,10 @@ def purge_sent_rows(engine: Engine, older_than: dt.timedelta) -> int:
             delete(OutboxRow).where(OutboxRow.sent_at.is_not(None), OutboxRow.sent_at < utcnow() - older_than)
         )
     return int(result.rowcount)
+
+
+def _back_off(stop: threading.Event, event: str, error: str, pause: float, max_pause: float) -> float:
+    """Say why this round relayed nothing, wait ``pause`` (less if stopped); returns the next pause, doubled."""
+    log.warning(event, error=error, retry_in=round(pause, 2))
+    stop.wait(pause)
+    return min(pause * 2, max_pause)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -12,13 +11,13 @@ from typing import Any
 
 import click
 import pytest
-import structlog
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
 from daemon.cli import bank, messages, payment
 from daemon.cli._state import State
 from daemon.errors import EboxdError
+from tests.log_capture import restored_logging
 
 Run = Callable[..., Result]
 
@@ -51,11 +50,8 @@ for _command in (*messages.COMMANDS, *payment.COMMANDS, *bank.COMMANDS):
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """Commands configure logging onto the runner's captured stderr; put it back afterwards."""
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
-    structlog.reset_defaults()
+    with restored_logging():
+        yield
 
 
 @pytest.fixture

@@ -23,12 +23,12 @@ from eboxd_zip.bundle import document_path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from benchmarks._services import private_vhost
 from daemon.db.models import Document, Enterprise, Export, Message, OutboxRow
 from daemon.exports import enable_exporter, export_document_of
 from daemon.plugins import PluginManager
 from daemon.poll import request_poll
 from daemon.secrets import SecretBox
+from tests.amqp_helpers import private_amqp_url
 from tests.integration.conftest import Integration, start_integration, wait_for_pipeline
 from tests.integration.processes import wait_until
 
@@ -37,13 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
 @pytest.fixture
 def amqp_url() -> Iterator[str]:
-    """A vhost of this test's own: killing a worker must not hand its tasks to the workers of
-    another test run sharing the broker (the task queues have fixed names)."""
-    url = os.environ.get("EBOXD_TEST_AMQP_URL")
-    if not url:
-        pytest.fail("$EBOXD_TEST_AMQP_URL is not set: run the suite with `make test`")
-    with private_vhost(url) as private:
-        yield private
+    yield from private_amqp_url()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ the stored requests, so a wrong extraction would show as a wrong match.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 import jsonschema
 import pytest
 import sqlalchemy as sa
-import structlog
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session
 
@@ -35,6 +33,7 @@ from daemon.sandbox.ebox.seed import SeedLetter
 from daemon.sandbox.ebox.server import EboxSandbox
 from daemon.secrets import SecretBox
 from daemon.store import create_store
+from tests.log_capture import restored_logging
 from tests.pipeline.conftest import Pipeline, onboard_all, pipeline_config
 from tests.pipeline.helpers import fetch_all, poll_due
 
@@ -72,17 +71,14 @@ def eboxd(database_url: str, config: Config, tmp_path: Path, monkeypatch: pytest
     (tmp_path / "eboxd.toml").write_text("")
     env = {"EBOXD_CONFIG": str(tmp_path / "eboxd.toml"), "EBOXD_DATABASE__URL": database_url,
            "EBOXD_DAEMON__DATA_DIR": config.daemon.data_dir}
-    handlers, level = logging.root.handlers[:], logging.root.level
 
     def invoke(*args: str) -> Result:
         result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
         assert result.exit_code == 0, (args, result.stdout, result.stderr)
         return result
 
-    yield invoke
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
-    structlog.reset_defaults()
+    with restored_logging():
+        yield invoke
 
 
 def _digits(ogm: str) -> str:

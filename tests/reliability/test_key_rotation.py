@@ -28,7 +28,8 @@ from daemon.db.models import Credential, Enterprise, ExporterConfig, OAuthToken
 from daemon.enterprises import private_key_context
 from daemon.exports.configs import settings_context
 from daemon.secrets import SecretBox, SecretError
-from tests.reliability.test_secrets import World, build_world, onboard, private_amqp_url, run_pipeline
+from tests.amqp_helpers import private_amqp_url
+from tests.reliability.test_secrets import World, build_world, onboard, run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 

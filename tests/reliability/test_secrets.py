@@ -39,7 +39,6 @@ from eboxd_yuki.sandbox import YukiSandboxServer, serve_yuki_sandbox
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from benchmarks._services import private_vhost
 from daemon import ebox
 from daemon.banking.ponto import Pkce, PontoSettings, authorization_url, complete_connect, parse_pasted
 from daemon.banking.ponto._client import PontoClient
@@ -48,15 +47,16 @@ from daemon.credentials import TokenStore
 from daemon.db import create_db_engine
 from daemon.db.models import Credential, Document, Enterprise, Export, OAuthToken
 from daemon.enterprises import ebox_environment, load_credential, private_key_context
-from daemon.logging import configure_logging
 from daemon.poll import request_poll
 from daemon.sandbox.ebox import EboxSandbox, serve_sandbox
 from daemon.sandbox.ebox.token import TOKEN_PATH
 from daemon.sandbox.httpkit import Request, Response
 from daemon.sandbox.ponto import PontoSandbox, make_pki, serve_ponto_sandbox
 from daemon.secrets import SecretBox
+from tests.amqp_helpers import private_amqp_url
 from tests.integration.ebox_side import expected_letters
 from tests.integration.processes import Processes, base_env, purge_task_queues, wait_until
+from tests.log_capture import eboxd_logs
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
@@ -122,15 +122,6 @@ def _record_assertions(world: World) -> None:
             world.assertions.extend(form.get("client_assertion", []))
 
     world.ebox.observe(observe)
-
-
-def private_amqp_url() -> Iterator[str]:
-    """A vhost of the test's own: its worker must not take another test's tasks."""
-    url = os.environ.get("EBOXD_TEST_AMQP_URL")
-    if not url:
-        pytest.fail("$EBOXD_TEST_AMQP_URL is not set: run the suite with `make test`")
-    with private_vhost(url) as private:
-        yield private
 
 
 @pytest.fixture
@@ -331,13 +322,8 @@ def world(database_url: str, amqp_url: str, tmp_path: Path) -> Iterator[World]:
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """eboxd's own logging, at DEBUG, into a string (what the in-process flows log)."""
-    stream = io.StringIO()
-    handlers, level = logging.root.handlers[:], logging.root.level
-    configure_logging("debug", "json", stream)
-    yield stream
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
-    structlog.reset_defaults()
+    with eboxd_logs() as stream:
+        yield stream
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

@@ -31,9 +31,9 @@ from daemon.db.models import Document, Enterprise, Export, ExporterConfig, Messa
 from daemon.enterprises import display
 from daemon.exports import export_document_of
 from daemon.poll import request_poll
+from tests.amqp_helpers import private_amqp_url
 from tests.integration.conftest import Integration, start_integration, wait_for_pipeline
 from tests.integration.processes import wait_until
-from tests.reliability.test_secrets import private_amqp_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 

@@ -12,7 +12,6 @@ import ast
 import datetime as dt
 import io
 import json
-import logging
 import ssl
 import threading
 import time
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 from eboxd_exact.client import ExactClient
 from eboxd_exact.errors import ExactUnavailable
 from eboxd_exact.limits import RateGovernor
@@ -42,12 +40,12 @@ from daemon.config import load_config
 from daemon.credentials import TokenPair, TokenStore
 from daemon.db import create_db_engine, upgrade
 from daemon.errors import ConfigError
-from daemon.logging import configure_logging
 from daemon.poll import EboxAccess
 from daemon.sandbox.ebox import EboxSandbox, serve_sandbox
 from daemon.sandbox.ponto import SandboxPki, make_pki
 from daemon.secrets import SecretBox
 from daemon.tls import client_context
+from tests.log_capture import eboxd_logs
 
 REPO = Path(__file__).resolve().parents[2]
 NUMBER = "0403170701"
@@ -132,13 +130,8 @@ def https(pki: SandboxPki, monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsSer
 def logs() -> Iterator[io.StringIO]:
     """Every log line of the test as eboxd renders it (JSON, DEBUG and up), as from a fresh process."""
     tls._logged.clear()  # an extra CA is logged once per process
-    stream = io.StringIO()
-    handlers, level = logging.root.handlers[:], logging.root.level
-    configure_logging("debug", "json", stream)
-    yield stream
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
-    structlog.reset_defaults()
+    with eboxd_logs() as stream:
+        yield stream
 
 
 def _refused(error: BaseException, https: HttpsServer) -> None:
