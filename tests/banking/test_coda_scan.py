@@ -149,6 +149,9 @@ def test_bad_arguments() -> None:
         c_group(TEXT)
     assert c_group(TEXT, -1) is None
     assert c_group(TEXT, len(TEXT) + 10) is None
+    assert c_group(TEXT, 2**63 - 1) is None  # no position arithmetic overflows
+    with pytest.raises(OverflowError):
+        c_group(TEXT, 2**64)
 
 
 @needs_c

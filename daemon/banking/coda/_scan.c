@@ -20,7 +20,7 @@ static PyObject *decimal_type;  /* decimal.Decimal */
 static int
 whole_record(int kind, const void *data, Py_ssize_t length, Py_ssize_t at)
 {
-    if (at + LINE > length)
+    if (at < 0 || at > length - LINE)  /* no overflow, whatever the position */
         return 0;
     if (kind == PyUnicode_1BYTE_KIND)  /* most blocks: one memchr */
         return memchr((const Py_UCS1 *)data + at, '\n', RECORD) == NULL && ((const Py_UCS1 *)data)[at + RECORD] == '\n';
@@ -100,7 +100,7 @@ amount(int kind, const void *data, Py_ssize_t at, int debit, int *nonzero)
 static int
 continues(int kind, const void *data, Py_ssize_t length, Py_ssize_t at, Py_ssize_t first, Py_UCS4 article)
 {
-    if (at + LINE > length || PyUnicode_READ(kind, data, at) != '2' || PyUnicode_READ(kind, data, at + 1) != article)
+    if (at < 0 || at > length - LINE || PyUnicode_READ(kind, data, at) != '2' || PyUnicode_READ(kind, data, at + 1) != article)
         return 0;
     for (Py_ssize_t i = 2; i < 10; i++) {
         if (PyUnicode_READ(kind, data, at + i) != PyUnicode_READ(kind, data, first + i))
