@@ -178,3 +178,15 @@ def test_no_memory_kept_by_the_scanner() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 64 * 1024, grown
+
+
+@needs_c
+@BUDGET
+@given(st.text(alphabet=st.sampled_from(["2", "1", "3", "0", " ", "\n", "é", "€", "\U0001f4b6"]), max_size=900),
+       st.integers(-3, 1000))
+def test_any_text_at_any_position(text: str, pos: int) -> None:
+    """Short, long, wide or line-less text, positions before, inside and past it: same answer, no crash."""
+    if pos < 0:  # re's match() would read from 0; the parser never asks
+        assert c_group(text, pos) is None
+    else:
+        assert _form(c_group(text, pos)) == _form(scan.python_scan_group(text, pos))
