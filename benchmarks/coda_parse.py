@@ -193,7 +193,11 @@ def child(kind: str, path: Path, warm_up: Path) -> None:
     count, total = WORKLOADS[kind](path)
     seconds = time.process_time() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    figures = {"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "movements": count, "sum": total}
+    figures: dict[str, Any] = {"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "movements": count, "sum": total}
+    if kind == "ours":  # which path was measured: the C scanner, or the regex when it is not built
+        from daemon.banking.coda import scan  # noqa: PLC0415
+
+        figures["scanner"] = "C" if scan.accelerated else "regex"
     print(json.dumps(figures))
 
 
@@ -262,7 +266,8 @@ def main() -> None:
             if len(set(counts.values())) != 1:
                 raise SystemExit(f"{path}: the parsers disagree on (movements, sum of amounts in 0.001): {counts}")
             fastest_peer = min(results[kind]["seconds"] for kind in PEERS)
-            print(f"{size} MB ({size_bytes} bytes, {counts['ours'][0]} movements): " + "; ".join(
+            print(f"{size} MB ({size_bytes} bytes, {counts['ours'][0]} movements, our scanner "
+                  f"{results['ours']['scanner']}): " + "; ".join(
                 f"{kind} {r['seconds']:.2f} s, "
                 f"{r['peak_rss_mib']:.0f} MiB peak" for kind, r in results.items())
                 + f"; ratio {fastest_peer / results['ours']['seconds']:.2f}", flush=True)
