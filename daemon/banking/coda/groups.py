@@ -17,9 +17,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from daemon.banking.coda.decoding import UNDECODED, counterparty_of, decode_communication
+from daemon.banking.coda.decoding import UNDECODED, decode_communication
 from daemon.banking.coda.model import Communication, CommunicationBuilder, Counterparty, Movement
-from daemon.banking.coda.records import CACHE_LIMIT
 from daemon.banking.coda.scan import scan_group
 
 if TYPE_CHECKING:
@@ -76,12 +75,7 @@ def read_groups(parser: Parser, text: str, pos: int, number: int, out: list[Move
                                                                 or parser.bic_party(bic_code))
         else:
             key = zone23 if bic_code is None else (zone23, bic_code)  # as Parser.record_23
-            party = parties.get(key)
-            if party is None:
-                party = counterparty_of(zone23, bic_code)
-                if len(parties) >= CACHE_LIMIT:
-                    parties.clear()
-                parties[key] = party
+            party = parties.get(key) or parser.new_counterparty(key, zone23, bic_code)
         # Decoded now unless a 2.2/2.3 may still come (in the line-by-line reader, or the next block)
         if zone23 is None and not text.startswith("21", pos):
             communication = UNDECODED

@@ -31,7 +31,7 @@ from daemon.banking.coda.model import (
     TransactionCode,
 )
 from daemon.banking.coda.reader import RECORD_LENGTH, WHITESPACE, Block
-from daemon.banking.coda.records import CACHE_LIMIT, Records
+from daemon.banking.coda.records import Records, remember
 
 __all__ = ["Event", "Parser"]
 
@@ -211,17 +211,15 @@ class Parser(Records):
         raise self.error((62, 62), "communication type 0 (free) or 1 (structured)", structured)
 
     def transaction_code(self, text: str) -> TransactionCode:
-        code = TransactionCode(text[0], text[1:3], text[3:5], text[5:8])
-        if len(self.codes) >= CACHE_LIMIT:
-            self.codes.clear()
-        self.codes[text] = code
-        return code
+        return remember(self.codes, text, TransactionCode(text[0], text[1:3], text[3:5], text[5:8]))
 
     def bic_party(self, bic: str) -> Counterparty:
-        party = self.bic_parties[bic] = Counterparty(bic=bic)
-        if len(self.bic_parties) >= CACHE_LIMIT:
-            self.bic_parties.clear()
-        return party
+        return remember(self.bic_parties, bic, Counterparty(bic=bic))
+
+    def new_counterparty(self, key: str | tuple[str, str], zone: str, bic: str | None) -> Counterparty:
+        """The counterparty of a 2.3 zone (and the 2.2's BIC) not met yet, decoded and remembered
+        under ``key``: the zone, or (zone, BIC) when there is a BIC."""
+        return remember(self.counterparties, key, counterparty_of(zone, bic))
 
     def record_22_23(self, text: str) -> None:
         self.counted += 1
@@ -252,13 +250,7 @@ class Parser(Records):
     def record_23(self, movement: Movement, text: str) -> None:
         zone, bic = text[10:82], movement.counterparty.bic
         key = zone if bic is None else (zone, bic)
-        party = self.counterparties.get(key)
-        if party is None:
-            party = counterparty_of(zone, bic)
-            if len(self.counterparties) >= CACHE_LIMIT:
-                self.counterparties.clear()
-            self.counterparties[key] = party
-        movement.counterparty = party
+        movement.counterparty = self.counterparties.get(key) or self.new_counterparty(key, zone, bic)
         self.pending_zones[2] = text[82:125]
         self.last_record = "2.3"
 

@@ -7,16 +7,26 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from daemon.banking.coda.decoding import amount, as_written, date, iban_of
 from daemon.banking.coda.errors import CodaError, CodaWarning
 from daemon.banking.coda.model import Account, Counterparty, Header, Information, Movement, Statement, TransactionCode
 
-__all__ = ["CACHE_LIMIT", "Records"]
+__all__ = ["CACHE_LIMIT", "Records", "remember"]
 
 _UNSET: Any = object()
 CACHE_LIMIT = 4096  # entries per cache (dates, codes, counterparties), emptied when full: memory stays flat
+_V = TypeVar("_V")
+
+
+def remember(cache: dict[Any, _V], key: Any, value: _V) -> _V:
+    """Store ``value`` under ``key`` in one of the parser's caches, emptying it first when full
+    (:data:`CACHE_LIMIT`), and return it."""
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 class Records:
@@ -93,10 +103,7 @@ class Records:
             value = date(text)
         except ValueError:
             raise self.error((first, last), f"the {what} as DDMMYY", text) from None
-        if len(self.dates) >= CACHE_LIMIT:
-            self.dates.clear()
-        self.dates[text] = value
-        return value
+        return remember(self.dates, text, value)
 
     def warn(self, code: str, message: str) -> None:
         warning = CodaWarning(code, message, self.line)
@@ -160,12 +167,8 @@ class Records:
     def account(self, structure: str, shift: int) -> Account:
         """The account zone of record 1 (shift 0) or 8 (shift 1): columns 6-42 of record 1."""
         zone = self.text[5 - shift:42 - shift]
-        account = self.accounts.get((structure, zone))
-        if account is None:
-            if len(self.accounts) >= CACHE_LIMIT:
-                self.accounts.clear()
-            account = self.accounts[structure, zone] = self.decode_account(structure, zone)
-        return account
+        return self.accounts.get((structure, zone)) or remember(
+            self.accounts, (structure, zone), self.decode_account(structure, zone))
 
     @staticmethod
     def decode_account(structure: str, zone: str) -> Account:
