@@ -24,8 +24,8 @@ from daemon.banking.coda.model import (
     rf_communication,
 )
 from daemon.banking.coda.references import single_ogm as _single_ogm
+from daemon.banking.coda.references import valid_ogm as _valid_ogm
 from daemon.banking.coda.references import valid_rf as _valid_rf
-from daemon.banking.ogm import is_valid_ogm
 
 __all__ = ["UNDECODED", "amount", "as_written", "counterparty_of", "date", "decode_communication", "decode_information",
            "iban_of", "name_from_information", "with_changes"]
@@ -58,6 +58,11 @@ def _lenient_date(text: str) -> dt.date | None:
         return None
 
 
+def _belgian_check_digits(bban: str) -> int:
+    """The check digits of the Belgian IBAN of a 12-digit BBAN: ISO 7064 mod 97-10 ("BE" reads 1114)."""
+    return 98 - int(bban + "111400") % 97
+
+
 @lru_cache(maxsize=4096)  # accounts repeat within and across statements; bounded memory
 def iban_of(number: str, *, belgian_bban: bool = False) -> str | None:
     """The IBAN (electronic form) of an account number as written, or None when it is none: a
@@ -66,13 +71,13 @@ def iban_of(number: str, *, belgian_bban: bool = False) -> str | None:
     if not (compact.isascii() and compact.isalnum()) or set(compact) == {"0"}:  # ASCII letters and digits only
         return None
     if compact.isdigit() and len(compact) == 12:  # IBAN.from_bban("BE", …) without the call
-        return f"BE{98 - int(compact + '111400') % 97:02d}{compact}"
+        return f"BE{_belgian_check_digits(compact):02d}{compact}"
     if belgian_bban:
         return None
     if len(compact) == 16 and compact.startswith("BE") and compact[2:].isdigit():
         # what IBAN(…).is_valid checks of a Belgian IBAN (length, 12-digit BBAN, check digits
         # 02-98 by ISO 7064 mod 97-10) at a tenth of the cost: counterparties are mostly Belgian
-        return compact if 98 - int(compact[4:] + "111400") % 97 == int(compact[2:4]) else None
+        return compact if _belgian_check_digits(compact[4:]) == int(compact[2:4]) else None
     try:
         iban = IBAN(compact, allow_invalid=True)
     except (exceptions.SchwiftyException, ValueError):
@@ -92,20 +97,9 @@ UNDECODED = Communication(False, "")  # a movement's until it is complete
 _Decoded = tuple[dict[str, Any], str | None, str | None, str | None]  # fields, ogm, rf, text (None: body)
 
 
-def _valid_ogm(digits: str) -> bool:
-    """:func:`is_valid_ogm` for a 12-character zone, without its general parsing for the usual 12 digits."""
-    if len(digits) == 12 and digits.isascii() and digits.isdigit():
-        return (int(digits[:10]) % 97 or 97) == int(digits[10:])
-    return is_valid_ogm(digits)
-
-
 def _decode_ogm(body: str) -> _Decoded:
     digits = body[0:12]
-    if digits.isdigit() and digits.isascii():  # the usual case: no call to is_valid_ogm
-        number = int(digits)
-        ogm = digits if (number // 100 % 97 or 97) == number % 100 else None
-    else:
-        ogm = digits if is_valid_ogm(digits) else None
+    ogm = digits if _valid_ogm(digits) else None
     return {"number": digits}, ogm, None, f"+++{digits[:3]}/{digits[3:7]}/{digits[7:12]}+++" if ogm else digits.strip()
 
 

@@ -1,5 +1,5 @@
-"""The references a communication may hold, checked quickly: the one valid OGM in free text, and
-an RF's check digits.
+"""The references a communication may hold, checked quickly: an OGM zone, the one valid OGM in
+free text, and an RF's check digits.
 
 Their own module so that :mod:`~daemon.banking.coda.model` (which calls them when a field is
 first read) and :mod:`~daemon.banking.coda.decoding` share them without importing each other.
@@ -11,13 +11,28 @@ import re
 import string
 
 from daemon.banking.ogm import _PATTERNS as OGM_PATTERNS  # find_ogms' own patterns, in its order
+from daemon.banking.ogm import is_valid_ogm
 from daemon.banking.rf import is_valid_rf
 
-__all__ = ["single_ogm", "valid_rf"]
+__all__ = ["single_ogm", "valid_ogm", "valid_rf"]
 
 _NOT_DIGIT_BYTES = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39)
 _SEPARATORS = " /.-\u00a0"  # all that find_ogms' patterns match in the digits' group besides \d
 _OGM_SCANS = tuple((2 if form == "wrapped" else 0, pattern) for form, pattern in OGM_PATTERNS)  # digits' group
+
+
+def _ogm_check_digits_match(digits: str) -> bool:
+    """Of 12 ASCII digits: are the last two the first ten mod 97 (97 for 0)?"""
+    number = int(digits)
+    return (number // 100 % 97 or 97) == number % 100
+
+
+def valid_ogm(zone: str) -> bool:
+    """:func:`is_valid_ogm` of a structured communication's 12-character OGM zone, without its
+    general parsing for the usual 12 digits."""
+    if len(zone) == 12 and zone.isascii() and zone.isdigit():
+        return _ogm_check_digits_match(zone)
+    return is_valid_ogm(zone)
 
 
 def single_ogm(text: str) -> str | None:
@@ -46,7 +61,7 @@ def single_ogm(text: str) -> str | None:
                     digits = digits.replace(separator, "")
             if digits.isascii():
                 left -= len(digits)
-                if len(digits) == 12 and (int(digits[:10]) % 97 or 97) == int(digits[10:]):
+                if len(digits) == 12 and _ogm_check_digits_match(digits):
                     found.add(digits)
                 if left < 12:  # the rest of this scan can only take spans, which no later scan needs
                     break
