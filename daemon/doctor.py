@@ -213,11 +213,9 @@ def check_coda_scanner(ctx: Context) -> Iterator[Result]:
 
     if scan.accelerated:
         yield Result("coda scanner", "-", Status.OK, "C extension loaded")
-    elif os.environ.get("EBOXD_CODA_PURE_PYTHON"):
-        yield Result("coda scanner", "-", Status.WARN, "turned off by EBOXD_CODA_PURE_PYTHON: the slower regex path")
-    else:
-        yield Result("coda scanner", "-", Status.WARN, "C extension not built: CODA files take the slower regex "
-                     "path; reinstall eboxd where a C compiler and the Python headers are installed")
+    else:  # not built, or turned off
+        yield Result("coda scanner", "-", Status.WARN, f"{scan.regex_path_reason}: CODA files take the slower regex "
+                     "path (it is built when eboxd is installed where a C compiler and Python's headers are)")
 
 
 def check_credentials(ctx: Context) -> Iterator[Result]:

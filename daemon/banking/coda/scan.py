@@ -15,7 +15,8 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
-__all__ = ["GROUP", "Fields", "accelerated", "python_scan_group", "scan_group"]
+__all__ = ["GROUP", "PURE_PYTHON_VARIABLE", "Fields", "accelerated", "python_scan_group", "regex_path_reason",
+           "scan_group"]
 
 # columns 1-128 of each record, then its line end; unused columns are (?:…) to skip a capture
 GROUP = re.compile(
@@ -82,16 +83,20 @@ def python_scan_group(text: str, pos: int) -> Fields | None:
             iso_reason, category_purpose, purpose, zone23)
 
 
-def _load() -> Callable[[str, int], Fields | None] | None:
-    if os.environ.get("EBOXD_CODA_PURE_PYTHON"):
-        return None
+PURE_PYTHON_VARIABLE = "EBOXD_CODA_PURE_PYTHON"
+
+
+def _load() -> tuple[Callable[[str, int], Fields | None] | None, str | None]:
+    """The C scanner, or None and why not."""
+    if os.environ.get(PURE_PYTHON_VARIABLE):
+        return None, f"turned off by {PURE_PYTHON_VARIABLE}"
     try:
         from daemon.banking.coda import _scan  # type: ignore[attr-defined]  # noqa: PLC0415
     except ImportError:  # not built (no C compiler at install time): the regex path
-        return None
-    return _scan.group  # type: ignore[no-any-return]
+        return None, "C extension not built"
+    return _scan.group, None
 
 
-_accelerated = _load()
-accelerated = _accelerated is not None  # shown by ``eboxd doctor``
+_accelerated, regex_path_reason = _load()  # the reason is shown by ``eboxd doctor``
+accelerated = _accelerated is not None
 scan_group: Callable[[str, int], Fields | None] = _accelerated or python_scan_group
